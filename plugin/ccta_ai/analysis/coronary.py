@@ -1,0 +1,150 @@
+"""Measure and find along a traced tree, as :mod:`ccta_ai.analysis.findings` parts.
+
+Per vessel: lumen cross-sections (:mod:`lumen`), reference diameter and lesions
+(:mod:`stenosis`). A side branch's first points lie inside its parent's lumen; they are
+measured but take no part in its reference or lesions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ccta_ai.analysis.findings import Centerline, Lesion, LumenProfile, Vessel
+from ccta_ai.analysis.lumen import LumenOptions, measure_lumen
+from ccta_ai.analysis.repair import ANCHORED_ORIGINS
+from ccta_ai.analysis.stenosis import StenosisOptions, find_lesions, reference_diameter
+from ccta_ai.analysis.trace import CenterlineTree, TracedVessel, TraceOptions, trace_centerlines
+from ccta_ai.imaging.volume import Volume
+
+
+@dataclass(frozen=True)
+class CoronaryOptions:
+    """Parameters of tracing, measuring and finding."""
+
+    trace: TraceOptions = field(default_factory=TraceOptions)
+    lumen: LumenOptions = field(default_factory=LumenOptions)
+    stenosis: StenosisOptions = field(default_factory=StenosisOptions)
+
+
+@dataclass
+class CoronaryResult:
+    """The traced tree and its findings parts (``warnings`` go to ``Findings.warnings``)."""
+
+    tree: CenterlineTree
+    vessels: list[Vessel]
+    lesions: list[Lesion]
+    warnings: list[str]
+
+
+def analyse_coronaries(
+    volume: Volume,
+    mask: np.ndarray,
+    ostia_lps_mm: np.ndarray | None = None,
+    aorta_mask: np.ndarray | None = None,
+    options: CoronaryOptions | None = None,
+) -> CoronaryResult:
+    """Trace the lumen mask, then measure and find along every vessel."""
+    options = options or CoronaryOptions()
+    tree = trace_centerlines(mask, volume, ostia_lps_mm, aorta_mask, options.trace)
+    vessels, lesions = measure_tree(volume, tree, options)
+    warnings = list(tree.notes)
+    warnings.extend(
+        f"a {bridge.gap_mm:.1f} mm gap in the segmentation at LPS "
+        f"({', '.join(f'{x:.1f}' for x in bridge.start_lps_mm)}) mm was bridged ({bridge.method})"
+        for bridge in tree.bridges
+    )
+    unattached = {v.tree for v in tree.vessels if v.origin not in ANCHORED_ORIGINS}
+    if unattached and (ostia_lps_mm is not None or aorta_mask is not None):
+        warnings.append(f"{len(unattached)} piece(s) of the segmentation joined no coronary tree")
+    return CoronaryResult(tree, vessels, lesions, warnings)
+
+
+def measure_tree(
+    volume: Volume, tree: CenterlineTree, options: CoronaryOptions | None = None
+) -> tuple[list[Vessel], list[Lesion]]:
+    """Lumen profiles and lesions of every vessel of ``tree`` (vessel ids = tree indices)."""
+    options = options or CoronaryOptions()
+    vessels: list[Vessel] = []
+    lesions: list[Lesion] = []
+    for vessel_id, traced in enumerate(tree.vessels):
+        vessel, found = _measure_vessel(volume, tree, vessel_id, traced, options)
+        vessels.append(vessel)
+        lesions.extend(found)
+    return vessels, lesions
+
+
+def _optional(values: np.ndarray) -> list[float | None]:
+    return [float(v) if np.isfinite(v) else None for v in values]
+
+
+def _measure_vessel(
+    volume: Volume,
+    tree: CenterlineTree,
+    vessel_id: int,
+    traced: TracedVessel,
+    options: CoronaryOptions,
+) -> tuple[Vessel, list[Lesion]]:
+    points = traced.points_lps_mm
+    s_mm = traced.s_mm
+    measured = measure_lumen(volume, points, traced.radius_mm, options.lumen)
+    usable = measured.valid.copy()
+    if traced.parent is not None and traced.parent_point is not None:
+        parent_radius = float(tree.vessels[traced.parent].radius_mm[traced.parent_point])
+        usable &= s_mm > parent_radius + 0.5
+    diameter = measured.equivalent_diameter_mm
+    reference = reference_diameter(s_mm, diameter, usable, options.stenosis)
+    spans = find_lesions(
+        s_mm,
+        diameter,
+        measured.area_mm2,
+        reference,
+        usable,
+        traced.bridged,
+        options.stenosis,
+        starts_at_ostium=traced.parent is not None or traced.origin in ANCHORED_ORIGINS,
+    )
+    centerline = Centerline(
+        points_lps_mm=[[float(x) for x in p] for p in points],
+        radius_mm=[float(r) for r in traced.radius_mm],
+        segment=[None] * len(points),
+        bridged=[bool(b) for b in traced.bridged],
+    )
+    profile = LumenProfile(
+        s_mm=[float(s) for s in s_mm],
+        area_mm2=_optional(measured.area_mm2),
+        min_diameter_mm=_optional(measured.min_diameter_mm),
+        max_diameter_mm=_optional(measured.max_diameter_mm),
+        equivalent_diameter_mm=_optional(diameter),
+        reference_diameter_mm=_optional(reference),
+        calcium_area_mm2=_optional(measured.calcium_area_mm2),
+    )
+    vessel = Vessel(
+        vessel_id=vessel_id,
+        centerline=centerline,
+        profile=profile,
+        parent_id=traced.parent,
+        parent_point=traced.parent_point,
+        tree=traced.tree,
+        origin=traced.origin,
+    )
+    lesions = [
+        Lesion(
+            vessel_id=vessel_id,
+            start_s_mm=span.start_s_mm,
+            end_s_mm=span.end_s_mm,
+            mld_s_mm=float(s_mm[span.mld_index]),
+            mld_position_lps_mm=[float(x) for x in points[span.mld_index]],
+            pct_diameter_stenosis=span.pct_diameter_stenosis,
+            pct_area_stenosis=span.pct_area_stenosis,
+            mld_mm=span.mld_mm,
+            mla_mm2=span.mla_mm2,
+            reference_diameter_mm=span.reference_diameter_mm,
+            length_mm=span.length_mm,
+            occlusion=span.occlusion,
+            bridged=span.bridged,
+        )
+        for span in spans
+    ]
+    return vessel, lesions

@@ -1,0 +1,343 @@
+"""Measure: lumen cross-sections orthogonal to a centreline.
+
+At every centreline point the HU volume is sampled (trilinear) on a square grid in the
+plane orthogonal to the vessel, oriented by rotation-minimising frames so that angles
+mean the same thing along the vessel.
+
+In each section the lumen is the connected region around the centre that is brighter
+than half-way between the surrounding tissue and the section's own peak (a local
+half-maximum rule: blur lowers the peak of a small lumen, and the threshold follows,
+so a tight stenosis is not overestimated as much as with a fixed threshold). The peak
+is capped at the vessel's lumen HU, a running upper percentile of the section centres
+along the vessel (robust to lesions and occlusions shorter than half its window). A
+section whose peak rises less than ``min_peak_contrast`` of the way from tissue to
+lumen HU has no measurable lumen (occluded, or below the scanner's resolution).
+
+Calcium (brighter than ``max(calcium_min_hu, lumen HU + calcium_above_lumen_hu)``) is
+not lumen, nor is a halo of ``calcium_halo_mm`` around it, nor its blooming into the
+tissue behind it as seen from the centre: a calcified plaque narrows the lumen.
+
+Per section: lumen area, minimum and maximum diameters (the smallest and largest
+caliper width over 18 directions), the area-equivalent diameter ``2 sqrt(A / pi)``,
+and the calcium area.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from ccta_ai.analysis.geometry import as_points, rotation_minimizing_frames
+from ccta_ai.imaging.volume import Volume
+
+_CALIPER_ANGLES = np.deg2rad(np.arange(0.0, 180.0, 10.0))
+
+
+@dataclass(frozen=True)
+class LumenOptions:
+    """Cross-section parameters.
+
+    Attributes:
+        pixel_mm: cross-section grid spacing.
+        window_radius_factor: section half-width is this many vessel radii …
+        window_margin_mm: … plus this margin (clipped to 3–``max_window_mm``).
+        max_window_mm: largest section half-width.
+        nominal_radius_window_mm: running window for the vessel's nominal radius.
+        lumen_hu_window_mm: running window for the vessel's lumen HU.
+        lumen_hu_percentile: percentile of section peaks taken as the lumen HU.
+        calcium_min_hu: calcium is never below this.
+        calcium_above_lumen_hu: calcium is at least this far above the lumen HU.
+        calcium_halo_mm: blooming halo around calcium excluded from the lumen.
+        background_range_hu: the surrounding tissue HU is clipped to this range.
+        min_contrast_hu: lumen HU must exceed the tissue by this for a valid section.
+        min_peak_contrast: a section whose brightest central HU rises less than this
+            fraction of the way from tissue to lumen HU has no measurable lumen.
+        batch_sections: sections sampled per call (bounds memory).
+    """
+
+    pixel_mm: float = 0.15
+    window_radius_factor: float = 2.0
+    window_margin_mm: float = 2.0
+    max_window_mm: float = 10.0
+    nominal_radius_window_mm: float = 10.0
+    lumen_hu_window_mm: float = 20.0
+    lumen_hu_percentile: float = 75.0
+    calcium_min_hu: float = 600.0
+    calcium_above_lumen_hu: float = 200.0
+    calcium_halo_mm: float = 0.15
+    background_range_hu: tuple[float, float] = (-200.0, 150.0)
+    min_contrast_hu: float = 100.0
+    min_peak_contrast: float = 0.45
+    batch_sections: int = 256
+
+
+@dataclass
+class LumenMeasurements:
+    """Per centreline point (all ``(n,)``; NaN where ``valid`` is False)."""
+
+    area_mm2: np.ndarray
+    min_diameter_mm: np.ndarray
+    max_diameter_mm: np.ndarray
+    equivalent_diameter_mm: np.ndarray
+    calcium_area_mm2: np.ndarray
+    lumen_hu: np.ndarray
+    background_hu: np.ndarray
+    valid: np.ndarray
+
+    @classmethod
+    def unmeasured(cls, count: int) -> LumenMeasurements:
+        """All NaN and invalid, ``count`` points."""
+        return cls(
+            area_mm2=np.full(count, np.nan),
+            min_diameter_mm=np.full(count, np.nan),
+            max_diameter_mm=np.full(count, np.nan),
+            equivalent_diameter_mm=np.full(count, np.nan),
+            calcium_area_mm2=np.full(count, np.nan),
+            lumen_hu=np.full(count, np.nan),
+            background_hu=np.full(count, np.nan),
+            valid=np.zeros(count, dtype=bool),
+        )
+
+
+def section_grid(half_width_mm: float, pixel_mm: float) -> np.ndarray:
+    """In-plane offsets ``(m,)`` of a square section grid centred on 0."""
+    half = int(np.ceil(half_width_mm / pixel_mm))
+    return np.arange(-half, half + 1) * pixel_mm
+
+
+def sample_cross_sections(
+    volume: Volume,
+    centers_lps_mm: np.ndarray,
+    normals_u: np.ndarray,
+    normals_v: np.ndarray,
+    offsets_mm: np.ndarray,
+) -> np.ndarray:
+    """HU on square grids in the planes spanned by ``normals_u`` and ``normals_v``.
+
+    Returns a float32 array ``(n, m, m)``: axis 1 steps along ``v``, axis 2 along
+    ``u``, both over ``offsets_mm``. Samples outside the volume are NaN.
+    """
+    centers = as_points(centers_lps_mm)
+    to_index = np.linalg.inv(volume.affine[:3, :3])
+    origin = volume.lps_to_index(centers)  # (n, 3)
+    step_u = np.asarray(normals_u) @ to_index.T  # index-space steps per mm along u and v
+    step_v = np.asarray(normals_v) @ to_index.T
+    size = len(offsets_mm)
+    index = np.empty((3, len(centers), size, size))
+    for axis in range(3):
+        index[axis] = (
+            origin[:, axis, None, None]
+            + offsets_mm[None, None, :] * step_u[:, axis, None, None]
+            + offsets_mm[None, :, None] * step_v[:, axis, None, None]
+        )
+    values = ndimage.map_coordinates(
+        volume.hu, index.reshape(3, -1), order=1, mode="constant", cval=np.nan
+    )
+    return values.reshape(len(centers), size, size).astype(np.float32)
+
+
+def _running(values: np.ndarray, valid: np.ndarray, window: int, percentile: float) -> np.ndarray:
+    """Running percentile over the valid entries (invalid ones filled from neighbours)."""
+    if not valid.any():
+        return np.full(len(values), np.nan)
+    positions = np.arange(len(values))
+    filled = np.interp(positions, positions[valid], values[valid])
+    size = max(1, min(window, len(values)) | 1)
+    return ndimage.percentile_filter(filled, percentile, size=size, mode="nearest")
+
+
+def measure_lumen(
+    volume: Volume,
+    points_lps_mm: np.ndarray,
+    radius_mm: np.ndarray,
+    options: LumenOptions | None = None,
+) -> LumenMeasurements:
+    """Lumen cross-sections along one vessel's centreline.
+
+    Args:
+        volume: the CT volume.
+        points_lps_mm: ``(n, 3)`` centreline points, evenly spaced along the vessel.
+        radius_mm: ``(n,)`` approximate radius (from tracing), sizes the sections.
+        options: measurement parameters.
+    """
+    options = options or LumenOptions()
+    points = as_points(points_lps_mm)
+    count = len(points)
+    if count == 0:
+        return LumenMeasurements.unmeasured(0)
+    step = float(np.median(np.linalg.norm(np.diff(points, axis=0), axis=1))) if count > 1 else 0.5
+    step = max(step, 1e-3)
+    nominal = _running(
+        np.asarray(radius_mm, dtype=np.float64),
+        np.ones(count, dtype=bool),
+        round(options.nominal_radius_window_mm / step),
+        75.0,
+    )
+    nominal = np.maximum(nominal, 0.5)
+    half_width = float(
+        np.clip(
+            options.window_radius_factor * np.percentile(nominal, 90) + options.window_margin_mm,
+            3.0,
+            options.max_window_mm,
+        )
+    )
+    offsets = section_grid(half_width, options.pixel_mm)
+    _, normals_u, normals_v = rotation_minimizing_frames(points)
+    grid_v, grid_u = np.meshgrid(offsets, offsets, indexing="ij")
+    radial = np.hypot(grid_u, grid_v)
+
+    sections = np.empty((count, len(offsets), len(offsets)), dtype=np.float32)
+    for start in range(0, count, options.batch_sections):
+        stop = min(start + options.batch_sections, count)
+        sections[start:stop] = sample_cross_sections(
+            volume, points[start:stop], normals_u[start:stop], normals_v[start:stop], offsets
+        )
+
+    stats = _section_statistics(sections, radial, nominal, half_width, options)
+    window = round(options.lumen_hu_window_mm / step)
+    inside = stats.inside
+    lumen_hu = _running(stats.central_hu, inside, window, options.lumen_hu_percentile)
+    background_hu = np.clip(
+        _running(stats.background_hu, np.isfinite(stats.background_hu), window, 50.0),
+        *options.background_range_hu,
+    )
+    calcium_hu = np.maximum(options.calcium_min_hu, lumen_hu + options.calcium_above_lumen_hu)
+    result = LumenMeasurements.unmeasured(count)
+    result.lumen_hu = np.where(inside, lumen_hu, np.nan)
+    result.background_hu = np.where(inside, background_hu, np.nan)
+    result.valid = inside & (lumen_hu - background_hu >= options.min_contrast_hu)
+    pixel_area = options.pixel_mm**2
+    halo = max(1, round(options.calcium_halo_mm / options.pixel_mm))
+    middle = len(offsets) // 2
+    for i in np.flatnonzero(result.valid):
+        limit_mm = 2.0 * nominal[i] + 1.0
+        half = min(middle, int(np.ceil(limit_mm / options.pixel_mm)) + 1)
+        crop = slice(middle - half, middle + half + 1)
+        image, near = sections[i][crop, crop], radial[crop, crop]
+        search_mm = max(0.6, 0.6 * nominal[i])
+        smoothed = ndimage.gaussian_filter(image, 1.0)
+        central = smoothed[(near <= search_mm) & (smoothed <= calcium_hu[i])]
+        peak = min(float(central.max()) if len(central) else -np.inf, lumen_hu[i])
+        contrast = (peak - background_hu[i]) / (lumen_hu[i] - background_hu[i])
+        region, calcium = lumen_region(
+            image,
+            near,
+            threshold_hu=0.5 * (peak + background_hu[i]),
+            calcium_hu=calcium_hu[i],
+            limit_mm=limit_mm,
+            search_mm=search_mm,
+            halo_pixels=halo,
+        )
+        if contrast < options.min_peak_contrast:
+            region = np.zeros_like(region)  # no measurable lumen (occluded or sub-resolution)
+        area = float(region.sum()) * pixel_area
+        result.area_mm2[i] = area
+        result.equivalent_diameter_mm[i] = 2.0 * np.sqrt(area / np.pi)
+        result.min_diameter_mm[i], result.max_diameter_mm[i] = caliper_diameters_mm(
+            region, grid_u[crop, crop], grid_v[crop, crop], options.pixel_mm
+        )
+        result.calcium_area_mm2[i] = float(calcium.sum()) * pixel_area
+    return result
+
+
+@dataclass
+class _SectionStatistics:
+    inside: np.ndarray  # the section's measuring disc lies within the volume
+    central_hu: np.ndarray  # typical HU at the centre (for the vessel's lumen HU)
+    background_hu: np.ndarray  # median HU of the ring around the vessel
+
+
+def _section_statistics(
+    sections: np.ndarray,
+    radial: np.ndarray,
+    nominal: np.ndarray,
+    half_width: float,
+    options: LumenOptions,
+) -> _SectionStatistics:
+    count = len(sections)
+    stats = _SectionStatistics(
+        np.zeros(count, dtype=bool), np.full(count, np.nan), np.full(count, np.nan)
+    )
+    for i in range(count):
+        image = sections[i]
+        if np.isnan(image[radial <= 2.0 * nominal[i] + 1.0]).any():
+            continue
+        stats.inside[i] = True
+        stats.central_hu[i] = np.percentile(image[radial <= max(0.4, 0.5 * nominal[i])], 75)
+        ring = image[(radial >= nominal[i] + 1.0) & (radial <= half_width)]
+        ring = ring[np.isfinite(ring)]
+        if len(ring):
+            stats.background_hu[i] = np.median(ring)
+    return stats
+
+
+def lumen_region(
+    image: np.ndarray,
+    radial_mm: np.ndarray,
+    threshold_hu: float,
+    calcium_hu: float,
+    limit_mm: float,
+    search_mm: float,
+    halo_pixels: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The lumen (and the calcium within ``limit_mm``) of one section, as bool images.
+
+    The lumen is the connected bright region that contains the centre, or failing that
+    the one with most pixels within ``search_mm`` of it; empty when none reaches there.
+    """
+    near = radial_mm <= limit_mm
+    calcium = (image > calcium_hu) & near
+    blocked = calcium
+    if calcium.any():
+        halo = ndimage.binary_dilation(calcium, iterations=halo_pixels)
+        bloom = ndimage.binary_dilation(calcium, iterations=3 * halo_pixels)
+        blocked = halo | (bloom & _shadow(calcium, radial_mm))
+    candidate = (image >= threshold_hu) & ~blocked & near
+    labels, found = ndimage.label(candidate)
+    if found == 0:
+        return candidate, calcium
+    centre = labels[labels.shape[0] // 2, labels.shape[1] // 2]
+    if centre == 0:
+        counts = np.bincount(labels[radial_mm <= search_mm], minlength=found + 1)
+        counts[0] = 0
+        centre = int(np.argmax(counts)) if counts.max() > 0 else 0
+    if centre == 0:
+        return np.zeros_like(candidate), calcium
+    region = _fill_holes(labels == centre) & ~blocked
+    return region, calcium
+
+
+def _fill_holes(region: np.ndarray) -> np.ndarray:
+    """``region`` with its enclosed background filled (one labelling, no iterations)."""
+    labels, _ = ndimage.label(~region)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return ~np.isin(labels, border[border > 0])
+
+
+def _shadow(calcium: np.ndarray, radial_mm: np.ndarray, bins: int = 90) -> np.ndarray:
+    """Pixels behind calcium as seen from the centre: the vessel wall, not lumen.
+
+    Calcium blurred into the surrounding fat has lumen-like HU; it lies beyond the
+    calcium, so rays from the centre stop at the first calcium pixel.
+    """
+    rows, cols = np.indices(calcium.shape)
+    centre_row, centre_col = calcium.shape[0] // 2, calcium.shape[1] // 2
+    angle = np.arctan2(rows - centre_row, cols - centre_col)
+    sector = ((angle + np.pi) / (2 * np.pi) * bins).astype(int) % bins
+    nearest = np.full(bins, np.inf)
+    np.minimum.at(nearest, sector[calcium], radial_mm[calcium])
+    return radial_mm > nearest[sector]
+
+
+def caliper_diameters_mm(
+    region: np.ndarray, grid_u: np.ndarray, grid_v: np.ndarray, pixel_mm: float
+) -> tuple[float, float]:
+    """Smallest and largest caliper (Feret) width of a region over 18 directions."""
+    if not region.any():
+        return 0.0, 0.0
+    u, v = grid_u[region], grid_v[region]
+    projections = np.outer(np.cos(_CALIPER_ANGLES), u) + np.outer(np.sin(_CALIPER_ANGLES), v)
+    widths = projections.max(axis=1) - projections.min(axis=1) + pixel_mm
+    return float(widths.min()), float(widths.max())

@@ -1,0 +1,350 @@
+"""Trace: coronary lumen mask → centreline tree (vessels as smooth polylines in LPS mm).
+
+Steps:
+
+1. the mask's voxels are indexed sparsely (:mod:`ccta_ai.analysis.skeleton`), specks
+   smaller than ``min_component_mm3`` are dropped;
+2. every connected piece gets a root: the voxel nearest an ostium seed, else the voxel
+   nearest the aorta mask, else (provisionally) an extreme end;
+3. TEASAR gives each piece a graph of voxel paths split at bifurcations, spurs pruned;
+4. free ends lose the end cap (about one radius), pieces without an ostium or aorta
+   are rooted at their thickest end;
+5. gaps are bridged (:mod:`ccta_ai.analysis.repair`);
+6. each tree is split into vessels (longest continuation first), smoothed along arc
+   length and resampled every ``step_mm``; radii are measured at the smoothed points as
+   the distance to the mask's wall (anisotropic spacing handled, bridged points take
+   the radius interpolated between the two ends).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from ccta_ai.analysis.geometry import (
+    cumulative_length_mm,
+    interpolate_along,
+    smooth_polyline,
+    uniform_stations_mm,
+)
+from ccta_ai.analysis.graph import CenterlineGraph, Edge, RawVessel, decompose
+from ccta_ai.analysis.repair import ANCHORED_ORIGINS, Bridge, RepairOptions, bridge_gaps
+from ccta_ai.analysis.skeleton import (
+    SkeletonOptions,
+    SparseMask,
+    farthest_voxels,
+    sparse_mask,
+    teasar,
+)
+from ccta_ai.errors import GeometryValueError
+from ccta_ai.imaging.volume import Volume
+
+
+@dataclass(frozen=True)
+class TraceOptions:
+    """Tracing parameters.
+
+    Attributes:
+        step_mm: spacing of the output centreline points.
+        smoothing_sigma_mm: Gaussian smoothing of the voxel paths along arc length.
+        min_component_mm3: mask pieces smaller than this are noise.
+        seed_max_distance_mm: an ostium seed farther than this from the mask is unused.
+        aorta_max_distance_mm: a piece farther than this from the aorta is not rooted
+            at the aorta.
+        max_radius_mm: mask parts thicker than this are not coronary arteries (a leak
+            into a heart chamber or the aorta) and are left out; ``None`` keeps all.
+        wall_offset_mm: subtracted from the distance to the nearest background voxel
+            centre to get the radius (the wall lies between voxel centres).
+        skeleton: TEASAR parameters.
+        repair: gap-bridging rules; ``None`` disables bridging.
+    """
+
+    step_mm: float = 0.5
+    smoothing_sigma_mm: float = 1.0
+    min_component_mm3: float = 3.0
+    seed_max_distance_mm: float = 8.0
+    aorta_max_distance_mm: float = 10.0
+    wall_offset_mm: float = 0.0
+    max_radius_mm: float | None = 5.0
+    skeleton: SkeletonOptions = field(default_factory=SkeletonOptions)
+    repair: RepairOptions | None = field(default_factory=RepairOptions)
+
+
+@dataclass
+class TracedVessel:
+    """One vessel: from the ostium or a branch point on its parent to its distal end.
+
+    Attributes:
+        points_lps_mm: ``(n, 3)`` centreline points, ``step_mm`` apart.
+        radius_mm: ``(n,)`` lumen radius from the mask's distance to the wall.
+        bridged: ``(n,)`` True where the point lies on a bridged gap of the mask.
+        parent: index of the parent vessel in :attr:`CenterlineTree.vessels`.
+        parent_point: index of the parent's point this vessel starts at.
+        tree: index of the tree (one per ostium or unattached mask piece).
+        origin: how the tree's root was found: ``"ostium"``, ``"aorta"``, ``"thickest-end"``.
+    """
+
+    points_lps_mm: np.ndarray
+    radius_mm: np.ndarray
+    bridged: np.ndarray
+    parent: int | None
+    parent_point: int | None
+    tree: int
+    origin: str
+
+    @property
+    def s_mm(self) -> np.ndarray:
+        return cumulative_length_mm(self.points_lps_mm)
+
+    @property
+    def length_mm(self) -> float:
+        return float(self.s_mm[-1]) if len(self.points_lps_mm) else 0.0
+
+
+@dataclass
+class CenterlineTree:
+    """The traced vessels (parents before children), the gap bridges made, and notes
+    on what was left out (for the findings' warnings)."""
+
+    vessels: list[TracedVessel] = field(default_factory=list)
+    bridges: list[Bridge] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_length_mm(self) -> float:
+        return float(sum(v.length_mm for v in self.vessels))
+
+    def bifurcations_lps_mm(self) -> np.ndarray:
+        """``(m, 3)`` points where a vessel branches off its parent."""
+        points = [
+            self.vessels[v.parent].points_lps_mm[v.parent_point]
+            for v in self.vessels
+            if v.parent is not None and v.parent_point is not None
+        ]
+        return np.array(points).reshape(-1, 3)
+
+    def segments(self) -> list[tuple[int, int, int]]:
+        """The graph's edges as ``(vessel, first point, last point)``.
+
+        Vessels are split where another vessel branches off them.
+        """
+        cuts: dict[int, set[int]] = {
+            i: {0, len(v.points_lps_mm) - 1} for i, v in enumerate(self.vessels)
+        }
+        for v in self.vessels:
+            if v.parent is not None and v.parent_point is not None:
+                cuts[v.parent].add(v.parent_point)
+        result: list[tuple[int, int, int]] = []
+        for index, points in cuts.items():
+            ordered = sorted(points)
+            result.extend((index, a, b) for a, b in itertools.pairwise(ordered))
+        return result
+
+
+def trace_centerlines(
+    mask: np.ndarray,
+    volume: Volume,
+    ostia_lps_mm: np.ndarray | None = None,
+    aorta_mask: np.ndarray | None = None,
+    options: TraceOptions | None = None,
+) -> CenterlineTree:
+    """Centreline tree of a coronary lumen mask.
+
+    Args:
+        mask: bool lumen mask on ``volume``'s grid.
+        volume: the CT volume (its geometry; its HU image guides gap bridging).
+        ostia_lps_mm: ``(k, 3)`` ostium positions (LPS mm), one per coronary tree;
+            optional.
+        aorta_mask: bool aorta mask on the same grid, used to root pieces without a
+            seed; optional.
+        options: tracing parameters.
+
+    Raises:
+        GeometryValueError: a mask whose shape is not the volume's.
+    """
+    options = options or TraceOptions()
+    for name, array in (("mask", mask), ("aorta_mask", aorta_mask)):
+        if array is not None and np.shape(array) != volume.shape:
+            raise GeometryValueError(
+                f"{name} has shape {np.shape(array)}, the volume {volume.shape}; "
+                "resample it onto the volume's grid first"
+            )
+    voxels, removed = sparse_mask(np.asarray(mask, dtype=bool), volume, options.max_radius_mm)
+    notes = []
+    if removed:
+        notes.append(
+            f"{removed * volume.voxel_volume_mm3:.0f} mm3 of the mask is thicker than a "
+            f"coronary artery (radius > {options.max_radius_mm} mm) and was not traced"
+        )
+    if voxels is None:
+        return CenterlineTree(notes=notes)
+    sizes = np.bincount(voxels.component) * volume.voxel_volume_mm3
+    kept = set(np.flatnonzero(sizes >= options.min_component_mm3).tolist())
+    if not kept:
+        return CenterlineTree(notes=notes)
+    roots, origins = _roots(voxels, kept, volume, ostia_lps_mm, aorta_mask, options)
+    graphs = teasar(voxels, roots, options.skeleton)
+    rooted = []
+    for component, graph in graphs.items():
+        graph.origin = origins[component]
+        keep_root = graph.origin in ANCHORED_ORIGINS
+        trim_free_ends(graph, keep={0} if keep_root else set())
+        if not keep_root:
+            graph.root = thickest_end(graph)
+        rooted.append(graph)
+    bridges: list[Bridge] = []
+    if options.repair is not None:
+        rooted, bridges = bridge_gaps(rooted, volume, options.repair)
+    tree = CenterlineTree(bridges=bridges, notes=notes)
+    for tree_index, graph in enumerate(rooted):
+        first = len(tree.vessels)
+        for raw in decompose(graph):
+            tree.vessels.append(
+                _finish(raw, tree, first, tree_index, graph.origin, voxels, options)
+            )
+    return tree
+
+
+def _roots(
+    voxels: SparseMask,
+    kept: set[int],
+    volume: Volume,
+    ostia_lps_mm: np.ndarray | None,
+    aorta_mask: np.ndarray | None,
+    options: TraceOptions,
+) -> tuple[dict[int, int], dict[int, str]]:
+    roots: dict[int, int] = {}
+    origins: dict[int, str] = {}
+    best_distance: dict[int, float] = {}
+    if ostia_lps_mm is not None and len(ostia_lps_mm):
+        for seed in np.asarray(ostia_lps_mm, dtype=np.float64).reshape(-1, 3):
+            distance = np.linalg.norm(voxels.lps_mm - seed, axis=1)
+            nearest = int(np.argmin(distance))
+            component = int(voxels.component[nearest])
+            d = float(distance[nearest])
+            usable = d <= options.seed_max_distance_mm and component in kept
+            if usable and d < best_distance.get(component, np.inf):
+                members = np.flatnonzero(voxels.component == component)
+                roots[component] = _central_near(voxels, members, distance[members])
+                origins[component] = "ostium"
+                best_distance[component] = d
+    unrooted = sorted(kept - set(roots))
+    if aorta_mask is not None and unrooted:
+        aorta = _aorta_points(aorta_mask, volume, voxels, options.aorta_max_distance_mm)
+        if aorta is not None:
+            distance, _ = aorta.query(voxels.lps_mm)
+            for component in unrooted:
+                members = np.flatnonzero(voxels.component == component)
+                if distance[members].min() <= options.aorta_max_distance_mm:
+                    roots[component] = _central_near(voxels, members, distance[members])
+                    origins[component] = "aorta"
+    unrooted = sorted(kept - set(roots))
+    if unrooted:
+        centres = [
+            int(members[np.argmax(voxels.wall_mm[members])])
+            for members in (np.flatnonzero(voxels.component == c) for c in unrooted)
+        ]
+        for component, end in zip(unrooted, farthest_voxels(voxels, centres), strict=True):
+            roots[component], origins[component] = int(end), "thickest-end"
+    return roots, origins
+
+
+def _central_near(voxels: SparseMask, members: np.ndarray, distance: np.ndarray) -> int:
+    """Of the ``members`` nearly as near to a target as the nearest, the most central.
+
+    The voxel nearest an ostium seed outside the mask, or the aorta, usually lies on the
+    vessel's rim; "nearly" is within 1 mm, or within the nearest distance if smaller
+    (a seed inside the mask is taken as it is).
+    """
+    nearest = float(distance.min())
+    near = members[distance <= nearest + min(1.0, nearest)]
+    return int(near[np.argmax(voxels.wall_mm[near])])
+
+
+def _aorta_points(
+    aorta_mask: np.ndarray, volume: Volume, voxels: SparseMask, margin_mm: float
+) -> cKDTree | None:
+    """KD-tree of the aorta voxels near the coronary mask's bounding box."""
+    pad = np.ceil(margin_mm / volume.spacing_mm).astype(int) + 1
+    low = np.maximum(voxels.index.min(axis=0) - pad, 0)
+    high = np.minimum(voxels.index.max(axis=0) + pad + 1, volume.shape)
+    box = np.asarray(aorta_mask[low[0] : high[0], low[1] : high[1], low[2] : high[2]], dtype=bool)
+    found = np.argwhere(box)
+    if len(found) == 0:
+        return None
+    stride = max(1, len(found) // 200_000)
+    return cKDTree(volume.index_to_lps(found[::stride] + low))
+
+
+def trim_free_ends(graph: CenterlineGraph, keep: set[int]) -> None:
+    """Cut about one radius off every free end not in ``keep`` (the end cap of the mask)."""
+    for node in graph.free_ends():
+        if node in keep:
+            continue
+        (edge_index,) = graph.incident(node)
+        edge = graph.edges[edge_index].oriented_from(node)
+        s_mm = cumulative_length_mm(edge.points_lps_mm)
+        cap_mm = float(edge.radius_mm[s_mm <= 4.0].max())
+        first = int(np.searchsorted(s_mm, cap_mm))
+        if first >= len(s_mm) - 2 or first == 0:
+            continue
+        trimmed = Edge(
+            node,
+            edge.end,
+            edge.points_lps_mm[first:],
+            edge.radius_mm[first:],
+            edge.bridged[first:],
+        )
+        graph.edges[edge_index] = trimmed
+        graph.nodes_lps_mm[node] = trimmed.points_lps_mm[0]
+
+
+def thickest_end(graph: CenterlineGraph, length_mm: float = 4.0) -> int:
+    """The free end whose last ``length_mm`` is thickest (ties: the current root)."""
+    ends = graph.free_ends()
+    if not ends:
+        return graph.root if graph.root is not None else 0
+    radii = [graph.end_radius_mm(node, length_mm) for node in ends]
+    best = max(radii)
+    if graph.root in ends and radii[ends.index(graph.root)] >= best - 1e-6:
+        return graph.root
+    return ends[int(np.argmax(radii))]
+
+
+def _finish(
+    raw: RawVessel,
+    tree: CenterlineTree,
+    first: int,
+    tree_index: int,
+    origin: str,
+    voxels: SparseMask,
+    options: TraceOptions,
+) -> TracedVessel:
+    """Smooth and resample one raw vessel, pinned to its (already finished) parent."""
+    points = raw.points_lps_mm.copy()
+    parent = None if raw.parent is None else raw.parent + first
+    parent_point = None
+    if parent is not None and raw.parent_point is not None:
+        parent_vessel = tree.vessels[parent]
+        parent_point = _nearest_index(parent_vessel.points_lps_mm, points[0])
+        points[0] = parent_vessel.points_lps_mm[parent_point]
+    raw_s = cumulative_length_mm(points)
+    smooth, stations = smooth_polyline(points, options.smoothing_sigma_mm)
+    smooth_s = cumulative_length_mm(smooth)
+    final_s = uniform_stations_mm(float(smooth_s[-1]), options.step_mm)
+    final = interpolate_along(smooth_s, smooth, final_s)
+    on_input = np.interp(final_s, smooth_s, stations)  # station on the raw polyline
+    bridged = interpolate_along(raw_s, raw.bridged.astype(float), on_input) > 0.5
+    raw_radius = interpolate_along(raw_s, raw.radius_mm, on_input)
+    radius = np.maximum(voxels.wall_distance_mm(final) - options.wall_offset_mm, 0.0)
+    radius[bridged] = raw_radius[bridged]
+    if len(final) == 1:
+        final, radius, bridged = points[:1], raw.radius_mm[:1], raw.bridged[:1]
+    return TracedVessel(final, radius, bridged, parent, parent_point, tree_index, origin)
+
+
+def _nearest_index(points: np.ndarray, point: np.ndarray) -> int:
+    return int(np.argmin(np.linalg.norm(points - point, axis=1)))

@@ -1,0 +1,107 @@
+"""Find: reference diameter and lesions, on profiles and on tubes with known narrowings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from analysis_phantom import (
+    OBLIQUE_FEET_FIRST,
+    Tube,
+    arc_length,
+    line,
+    plateau_bump,
+    profile_values,
+    render,
+    unit,
+)
+
+from ccta_ai.analysis.coronary import analyse_coronaries
+from ccta_ai.analysis.stenosis import find_lesions, reference_diameter
+
+S_MM = np.arange(0.0, 80.0, 0.5)
+TAPER_MM = 4.0 - 1.5 * S_MM / 80.0  # 4.0 mm tapering to 2.5 mm
+
+
+def _noisy(values: np.ndarray, seed: int = 0, sd: float = 0.04) -> np.ndarray:
+    return values + np.random.default_rng(seed).normal(0.0, sd, len(values))
+
+
+def test_reference_follows_tapering_and_ignores_the_lesion() -> None:
+    diameter = _noisy(TAPER_MM * (1.0 - 0.6 * plateau_bump(S_MM, 40.0, 2.0, 3.0)))
+    usable = np.ones(len(S_MM), dtype=bool)
+    reference = reference_diameter(S_MM, diameter, usable)
+    assert np.abs(reference - TAPER_MM).max() < 0.12
+    (lesion,) = find_lesions(S_MM, diameter, np.pi * diameter**2 / 4, reference, usable)
+    assert abs(lesion.pct_diameter_stenosis - 60.0) < 4.0
+    assert abs(lesion.pct_area_stenosis - 84.0) < 4.0
+    assert abs(S_MM[lesion.mld_index] - 40.0) <= 1.0
+    assert 2.0 + 2 * 1.5 <= lesion.length_mm <= 2.0 + 2 * 3.0
+    assert not lesion.occlusion
+
+
+def test_healthy_tapering_vessel_and_a_fading_distal_end_have_no_lesions() -> None:
+    diameter = _noisy(TAPER_MM, seed=1)
+    diameter[S_MM > 74.0] *= np.linspace(1.0, 0.3, int((S_MM > 74.0).sum()))  # fades out
+    usable = np.ones(len(S_MM), dtype=bool)
+    reference = reference_diameter(S_MM, diameter, usable)
+    assert find_lesions(S_MM, diameter, np.pi * diameter**2 / 4, reference, usable) == []
+
+
+def test_narrowing_at_a_free_start_is_an_end_cap_but_at_an_ostium_a_lesion() -> None:
+    diameter = _noisy(TAPER_MM, seed=4)
+    diameter[:6] *= np.linspace(0.4, 1.0, 6)  # the first 3 mm are narrow
+    usable = np.ones(len(S_MM), dtype=bool)
+    reference = reference_diameter(S_MM, diameter, usable)
+    area = np.pi * diameter**2 / 4
+    (ostial,) = find_lesions(S_MM, diameter, area, reference, usable, starts_at_ostium=True)
+    assert ostial.start == 0 and ostial.pct_diameter_stenosis > 50.0
+    assert find_lesions(S_MM, diameter, area, reference, usable, starts_at_ostium=False) == []
+
+
+def test_lesions_below_the_report_threshold_are_not_reported() -> None:
+    diameter = _noisy(TAPER_MM * (1.0 - 0.15 * plateau_bump(S_MM, 40.0, 2.0, 3.0)), seed=2)
+    usable = np.ones(len(S_MM), dtype=bool)
+    reference = reference_diameter(S_MM, diameter, usable)
+    assert find_lesions(S_MM, diameter, np.pi * diameter**2 / 4, reference, usable) == []
+
+
+def test_no_lumen_over_a_millimetre_is_an_occlusion() -> None:
+    diameter = _noisy(TAPER_MM, seed=3)
+    gone = np.abs(S_MM - 30.0) <= 3.0
+    diameter[gone] = 0.0
+    usable = np.ones(len(S_MM), dtype=bool)
+    reference = reference_diameter(S_MM, diameter, usable)
+    bridged = gone.copy()
+    (lesion,) = find_lesions(S_MM, diameter, np.pi * diameter**2 / 4, reference, usable, bridged)
+    assert lesion.occlusion and lesion.bridged
+    assert lesion.pct_diameter_stenosis == 100.0 and lesion.mld_mm == 0.0
+    assert abs(lesion.length_mm - 6.0) <= 1.0
+    assert abs(lesion.reference_diameter_mm - (4.0 - 1.5 * 30.0 / 80.0)) < 0.15
+
+
+@pytest.mark.parametrize("stenosis_pct", [50.0, 70.0])
+def test_known_narrowing_of_a_tube_is_measured(stenosis_pct: float) -> None:
+    radius_mm, plateau_mm, ramp_mm, at_mm = 1.75, 3.0, 2.0, 25.0
+    direction = unit([0.3, -0.5, 0.8])
+    centre = np.array([10.0, -20.0, 150.0])
+    axis = line(centre - at_mm * direction, centre + 25.0 * direction)
+    s_mm = arc_length(axis)
+    radius = radius_mm * (
+        1.0 - stenosis_pct / 100.0 * plateau_bump(s_mm, at_mm, plateau_mm, ramp_mm)
+    )
+    volume, mask = render([Tube(axis, radius)], OBLIQUE_FEET_FIRST, seed=1)
+    result = analyse_coronaries(volume, mask, ostia_lps_mm=axis[:1])
+    (vessel,) = result.vessels
+    (lesion,) = result.lesions
+    assert abs(lesion.pct_diameter_stenosis - stenosis_pct) < 10.0
+    true_area_pct = 100.0 * (1.0 - (1.0 - stenosis_pct / 100.0) ** 2)
+    assert abs(lesion.pct_area_stenosis - true_area_pct) < 10.0
+    assert abs(lesion.reference_diameter_mm - 2 * radius_mm) < 0.2
+    assert abs(lesion.length_mm - (plateau_mm + 2 * ramp_mm)) < 3.0
+    # the narrowest point lies on the plateau
+    along = float((np.array(lesion.mld_position_lps_mm) - centre) @ direction)
+    assert abs(along) < plateau_mm / 2 + 1.0
+    assert abs(lesion.mld_s_mm - at_mm) < plateau_mm / 2 + 1.0
+    assert vessel.profile is not None
+    reference = profile_values(vessel.profile.reference_diameter_mm)
+    assert np.nanmax(np.abs(reference - 2 * radius_mm)) < 0.25
