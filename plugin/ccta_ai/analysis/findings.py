@@ -109,6 +109,8 @@ class Plaque:
     non_calcified_volume_mm3: float | None = None
     low_attenuation_volume_mm3: float | None = None
     high_risk_features: list[str] = field(default_factory=list)
+    remodelling_index: float | None = None
+    spotty_calcification: bool = False
 
 
 @dataclass
@@ -156,6 +158,8 @@ class ImageQuality:
 
     score: str = ""  # "diagnostic", "limited", "non-diagnostic"
     notes: list[str] = field(default_factory=list)
+    #: SCCT segment number (as a string, JSON keys) -> "diagnostic" / "non-diagnostic".
+    per_segment: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -166,6 +170,11 @@ class Grade:
     modifiers: list[str] = field(default_factory=list)
     plaque_burden: str = ""
     reader_adjusted: bool = False
+    segment_involvement_score: int | None = None
+    #: Why this grade: one sentence per rule that decided it.
+    reasons: list[str] = field(default_factory=list)
+    #: The CAD-RADS 2.0 management suggestion of the category (English).
+    management: str = ""
 
 
 @dataclass
@@ -178,6 +187,7 @@ class Findings:
     vessels: list[Vessel] = field(default_factory=list)
     lesions: list[Lesion] = field(default_factory=list)
     grade: Grade | None = None
+    dominance: str = ""  # "right", "left", "co", "" when undecided
     image_quality: ImageQuality | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
