@@ -48,3 +48,7 @@ class NotCctaError(InputError):
 
 class ConfigError(CctaAiError, ValueError):
     """A configuration value is invalid."""
+
+
+class ModelError(CctaAiError):
+    """A model bundle is missing, incomplete, or its weights fail their checksum."""

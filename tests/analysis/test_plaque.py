@@ -1,0 +1,166 @@
+"""Plaque: composition, volumes, remodelling, spotty calcium, minimal plaque, labels,
+on straight tubes whose plaque is known (``plaque_phantom``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from plaque_phantom import PlaqueTruth, PlaqueTube, render_plaque_tube
+
+from ccta_ai.analysis.coronary import analyse_coronaries
+from ccta_ai.analysis.findings import Lesion, Plaque, Vessel
+from ccta_ai.analysis.plaque import (
+    CALCIFIED,
+    LOW_ATTENUATION,
+    NON_CALCIFIED,
+    POSITIVE_REMODELLING,
+    SPOTTY_CALCIFICATION,
+    PlaqueResult,
+)
+from ccta_ai.analysis.plaque_lesions import analyse_plaque, confirm_lesions, paint_plaque_labels
+from ccta_ai.imaging.volume import Volume
+
+Case = tuple[PlaqueResult, PlaqueTruth, tuple[Volume, list[Vessel]], np.ndarray]
+
+CASES = {
+    "non-calcified": PlaqueTube(stenosis=0.5),
+    "calcified, bright lumen": PlaqueTube(stenosis=0.5, calcium_sector_deg=360.0, lumen_hu=550.0),
+    "mixed, dim lumen": PlaqueTube(stenosis=0.6, calcium_sector_deg=120.0, lumen_hu=300.0),
+    "low-attenuation, remodelled": PlaqueTube(stenosis=0.5, plaque_hu=0.0, remodelling=1.5),
+    "minimal, remodelled": PlaqueTube(stenosis=0.12, remodelling=1.6),
+    "spotty": PlaqueTube(stenosis=0.4, remodelling=1.3, spotty_mm=1.6),
+    "healthy, bright and noisy": PlaqueTube(stenosis=0.0, lumen_hu=550.0, noise_hu=35.0),
+}
+
+
+@pytest.fixture(scope="module")
+def analysed() -> dict[str, Case]:
+    results: dict[str, Case] = {}
+    for name, tube in CASES.items():
+        volume, mask, truth = render_plaque_tube(tube)
+        coronary = analyse_coronaries(volume, mask)
+        result = analyse_plaque(volume, coronary.vessels, coronary.lesions, mask)
+        results[name] = (result, truth, (volume, coronary.vessels), mask)
+    return results
+
+
+def _at_lesion(result: PlaqueResult, truth: PlaqueTruth) -> Lesion:
+    near = [les for les in result.lesions if abs(les.mld_s_mm - truth.lesion_s_mm) < 6.0]
+    assert len(near) == 1, [(les.mld_s_mm, les.pct_diameter_stenosis) for les in result.lesions]
+    return near[0]
+
+
+def _plaque_at(result: PlaqueResult, truth: PlaqueTruth) -> Plaque:
+    plaque = _at_lesion(result, truth).plaque
+    assert plaque is not None
+    return plaque
+
+
+@pytest.mark.parametrize(
+    ("name", "composition"),
+    [
+        ("non-calcified", "non-calcified"),
+        ("calcified, bright lumen", "calcified"),
+        ("mixed, dim lumen", "mixed"),
+        ("low-attenuation, remodelled", "non-calcified"),
+    ],
+)
+def test_composition_and_volumes_match_the_known_plaque(
+    analysed: dict[str, Case], name: str, composition: str
+) -> None:
+    result, truth, _, _ = analysed[name]
+    plaque = _plaque_at(result, truth)
+    assert plaque.composition == composition
+    total_true = truth.calcified_mm3 + truth.non_calcified_mm3
+    # thin soft plaque is underestimated (the blurred lumen edge and the healthy rim)
+    assert plaque.volume_mm3 == pytest.approx(total_true, rel=0.45)
+    if truth.calcified_mm3 > 0:
+        # blooming makes calcium look bigger, never much smaller
+        calcified = plaque.calcified_volume_mm3 or 0.0
+        assert 0.7 * truth.calcified_mm3 <= calcified <= 1.6 * truth.calcified_mm3
+    else:
+        assert plaque.calcified_volume_mm3 == 0.0
+
+
+def test_the_bright_lumen_is_not_taken_for_calcium(analysed: dict[str, Case]) -> None:
+    for name in ("non-calcified", "healthy, bright and noisy", "low-attenuation, remodelled"):
+        result, _, _, _ = analysed[name]
+        assert all(les.plaque and les.plaque.calcified_volume_mm3 == 0.0 for les in result.lesions)
+
+
+def test_a_healthy_vessel_has_no_plaque(analysed: dict[str, Case]) -> None:
+    result, _, _, _ = analysed["healthy, bright and noisy"]
+    assert result.lesions == []
+
+
+def test_low_attenuation_and_positive_remodelling(analysed: dict[str, Case]) -> None:
+    result, truth, _, _ = analysed["low-attenuation, remodelled"]
+    plaque = _plaque_at(result, truth)
+    assert (plaque.low_attenuation_volume_mm3 or 0.0) > 2.0
+    assert LOW_ATTENUATION in plaque.high_risk_features
+    plain, plain_truth, _, _ = analysed["non-calcified"]
+    plain_plaque = _plaque_at(plain, plain_truth)
+    assert (plain_plaque.low_attenuation_volume_mm3 or 0.0) < 1.0
+    assert LOW_ATTENUATION not in plain_plaque.high_risk_features
+    assert plain_plaque.remodelling_index == pytest.approx(1.0, abs=0.08)
+    assert POSITIVE_REMODELLING not in plain_plaque.high_risk_features
+
+
+def test_minimal_plaque_below_25_percent_is_a_lesion_of_its_own(analysed: dict[str, Case]) -> None:
+    result, truth, _, _ = analysed["minimal, remodelled"]
+    lesion = _at_lesion(result, truth)
+    assert lesion.pct_diameter_stenosis < 25.0
+    assert lesion.method.startswith("minimal plaque")
+    # remodelling index is a diameter ratio: sqrt(1.6) = 1.26 outer diameter
+    plaque = _plaque_at(result, truth)
+    assert plaque.remodelling_index == pytest.approx(np.sqrt(1.6), abs=0.12)
+    assert POSITIVE_REMODELLING in plaque.high_risk_features
+
+
+def test_spotty_calcification(analysed: dict[str, Case]) -> None:
+    result, truth, _, _ = analysed["spotty"]
+    plaque = _plaque_at(result, truth)
+    assert plaque.spotty_calcification and SPOTTY_CALCIFICATION in plaque.high_risk_features
+    assert plaque.composition != "calcified"
+    assert 0 < (plaque.calcified_volume_mm3 or 0.0) < 3.0 * truth.calcified_mm3
+    mixed, mixed_truth, _, _ = analysed["mixed, dim lumen"]
+    assert not _plaque_at(mixed, mixed_truth).spotty_calcification
+
+
+def test_plaque_labels_mark_calcium_and_soft_plaque_at_the_lesion(
+    analysed: dict[str, Case],
+) -> None:
+    result, truth, (volume, vessels), mask = analysed["mixed, dim lumen"]
+    labels = paint_plaque_labels(volume, result, vessels, mask)
+    assert labels.dtype == np.uint8 and labels.shape == volume.shape
+    assert (labels == CALCIFIED).sum() * volume.voxel_volume_mm3 == pytest.approx(
+        truth.calcified_mm3, rel=0.8
+    )
+    assert (labels == NON_CALCIFIED).any()
+    assert not labels[mask].any()  # never on the lumen
+    assert np.all(volume.hu[labels == CALCIFIED] > 300.0)
+
+
+def _lesion(volume_mm3: float, index: float | None, occlusion: bool = False) -> Lesion:
+    lesion = Lesion(0, 1.0, 5.0, 3.0, [0.0, 0.0, 0.0], 40.0, 64.0, 1.8, 2.5, 3.0, 4.0, occlusion)
+    lesion.plaque = Plaque(
+        composition="non-calcified", volume_mm3=volume_mm3, remodelling_index=index
+    )
+    return lesion
+
+
+@pytest.mark.parametrize(
+    ("volume_mm3", "index", "occlusion", "kept"),
+    [
+        (10.0, 1.0, False, True),
+        (0.5, 1.0, False, False),
+        (10.0, 0.5, False, False),
+        (0.0, None, True, True),
+    ],
+)
+def test_narrowings_without_plaque_are_not_reported(
+    volume_mm3: float, index: float | None, occlusion: bool, kept: bool
+) -> None:
+    found, notes = confirm_lesions([_lesion(volume_mm3, index, occlusion)])
+    assert (len(found) == 1) is kept
+    assert (len(notes) == 1) is not kept
