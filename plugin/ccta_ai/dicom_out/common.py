@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydicom.dataset import Dataset
 
@@ -141,3 +142,25 @@ def stamp_dates(target: Dataset, moment: datetime) -> None:
     target.ContentTime = tm(moment)
     target.SeriesDate = da(moment)
     target.SeriesTime = tm(moment)
+
+
+def highdicom_identity(source: Dataset, kind: str, version: str = __version__) -> dict[str, Any]:
+    """Keyword arguments of a highdicom object's constructor that fix its identity:
+    deterministic series/instance UIDs, series number and description, manufacturer,
+    content and series date/time from :func:`content_datetime`, UTF-8."""
+    series = output_series(kind)
+    moment = content_datetime(source)
+    source_series_uid = str(source.SeriesInstanceUID)
+    return {
+        "series_instance_uid": series_uid(source_series_uid, kind, version),
+        "series_number": series.series_number,
+        "sop_instance_uid": instance_uid(source_series_uid, kind, 0, version),
+        "instance_number": 1,
+        "manufacturer": MANUFACTURER,
+        "series_description": series.description,
+        "content_date": moment.date(),
+        "content_time": moment.time(),
+        "series_date": moment.date(),
+        "series_time": moment.time(),
+        "specific_character_set": "ISO_IR 192",
+    }

@@ -1,0 +1,1 @@
+"""The report: its words per language (strings), its content, and its PDF layout."""
