@@ -34,6 +34,8 @@ class FakePort:
         self.series = series
         self.stored: dict[str, bytes] = {}
         self.deleted: list[str] = []
+        self.sent: list[tuple[str, str, list[str]]] = []
+        self.down: set[str] = set()
 
     def wait_ready(self, should_stop: Callable[[], bool], max_wait_s: float = 5.0) -> bool:
         return True
@@ -61,8 +63,10 @@ class FakePort:
             self.stored.pop(instance_id, None)
         return instance_ids
 
-    def forward(self, instance_ids: list[str], forwarding: Forwarding) -> list[str]:
-        return []
+    def store_to(self, kind: str, name: str, instance_ids: list[str]) -> None:
+        self.sent.append((kind, name, list(instance_ids)))
+        if name in self.down:
+            raise ConnectionError(f"{name} is down")
 
 
 @pytest.fixture(autouse=True)
@@ -258,3 +262,43 @@ def test_the_pipeline_process_ends_when_its_worker_is_killed(tmp_path: Path) -> 
         assert time.monotonic() < deadline, "the pipeline process outlived its worker"
         time.sleep(0.1)
     assert not (tmp_path / "result.json").exists()
+
+
+def test_results_are_forwarded_and_the_outcome_recorded(tmp_path: Path) -> None:
+    forwarding = Forwarding(modalities=("PACS",), peers=("twin",), attempts=2,
+                            retry_delay_s=0.01)
+    worker, store, port = make_worker(tmp_path, {"a": input_series(tmp_path, "a", "CCTA")},
+                                      forwarding=forwarding)
+    job_id = enqueue(store, "a")
+    worker.run(once=True)
+    job = store.get(job_id)
+    assert job is not None and job.state == "done", job
+    assert port.sent == [("modality", "PACS", job.outputs), ("peer", "twin", job.outputs)]
+    assert (job.forward_state, job.forward_result) == (
+        "sent", "sent to modality 'PACS', peer 'twin'")
+    assert "forward_s" in job.stages
+
+
+def test_a_destination_that_stays_down_fails_forwarding_but_not_the_job(tmp_path: Path
+                                                                        ) -> None:
+    forwarding = Forwarding(modalities=("PACS", "DOWN"), attempts=3, retry_delay_s=0.01)
+    worker, store, port = make_worker(tmp_path, {"a": input_series(tmp_path, "a", "CCTA")},
+                                      forwarding=forwarding)
+    port.down.add("DOWN")
+    job_id = enqueue(store, "a")
+    worker.run(once=True)
+    job = store.get(job_id)
+    assert job is not None and (job.state, job.error) == ("done", ""), job
+    assert [name for _, name, _ in port.sent] == ["PACS", "DOWN", "DOWN", "DOWN"]
+    assert job.forward_state == "failed"
+    assert job.forward_result == ("forward failed: modality 'DOWN': ConnectionError: DOWN is "
+                                  "down (after 3 attempts); sent to modality 'PACS'")
+
+
+def test_nothing_is_forwarded_without_destinations(tmp_path: Path) -> None:
+    worker, store, port = make_worker(tmp_path, {"a": input_series(tmp_path, "a", "CCTA")})
+    job_id = enqueue(store, "a")
+    worker.run(once=True)
+    job = store.get(job_id)
+    assert job is not None and job.state == "done"
+    assert port.sent == [] and (job.forward_state, job.forward_result) == ("", "")

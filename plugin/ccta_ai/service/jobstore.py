@@ -38,7 +38,10 @@ from pathlib import Path
 from typing import Any
 
 STATES = ("queued", "running", "done", "failed", "skipped")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Forwarding outcomes (``forward_state``): nothing configured, sent, or failed after
+#: its retries (the analysis result stays ``done`` either way).
+FORWARD_STATES = ("", "sent", "failed")
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS ccta_ai_meta (
@@ -69,7 +72,10 @@ _SCHEMA = (
         lease_until DOUBLE PRECISION,
         stages TEXT NOT NULL DEFAULT '{}',
         outputs TEXT NOT NULL DEFAULT '[]',
-        updated_at DOUBLE PRECISION NOT NULL
+        updated_at DOUBLE PRECISION NOT NULL,
+        instances INTEGER NOT NULL DEFAULT 0,
+        forward_state TEXT NOT NULL DEFAULT '',
+        forward_result TEXT NOT NULL DEFAULT ''
     )""",
     "CREATE INDEX IF NOT EXISTS ccta_ai_jobs_by_state ON ccta_ai_jobs (state, enqueued_at)",
     "CREATE INDEX IF NOT EXISTS ccta_ai_jobs_by_study ON ccta_ai_jobs (orthanc_study_id)",
@@ -80,8 +86,18 @@ _COLUMNS = (
     "job_id", "series_uid", "study_uid", "orthanc_series_id", "orthanc_study_id",
     "description", "state", "reason", "error", "requested_by", "generation", "attempts",
     "max_attempts", "worker_id", "stage", "enqueued_at", "started_at", "finished_at",
-    "heartbeat_at", "lease_until", "stages", "outputs", "updated_at",
+    "heartbeat_at", "lease_until", "stages", "outputs", "updated_at", "instances",
+    "forward_state", "forward_result",
 )
+#: Schema migrations: version → statements that bring version - 1 up to it. Only
+#: additive changes (``ADD COLUMN`` with a default), so older readers' rows stay valid.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        "ALTER TABLE ccta_ai_jobs ADD COLUMN instances INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE ccta_ai_jobs ADD COLUMN forward_state TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE ccta_ai_jobs ADD COLUMN forward_result TEXT NOT NULL DEFAULT ''",
+    ),
+}
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM ccta_ai_jobs"
 _CAS = "job_id = ? AND generation = ? AND attempts = ? AND worker_id = ? AND state = 'running'"
 
@@ -95,6 +111,8 @@ class SeriesRef:
     orthanc_series_id: str = ""
     orthanc_study_id: str = ""
     description: str = ""
+    #: Number of instances when selected (the DICOMweb poller's "changed?" test).
+    instances: int = 0
 
 
 @dataclass(frozen=True)
@@ -124,6 +142,9 @@ class Job:
     stages: dict[str, float] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)
     updated_at: float = 0.0
+    instances: int = 0
+    forward_state: str = ""
+    forward_result: str = ""
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> Job:
@@ -165,16 +186,27 @@ class JobStore:
         with self._connection() as db:
             db.execute("PRAGMA journal_mode=WAL")
             with self._transaction(db):
+                existing = db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND "
+                    "name = 'ccta_ai_jobs'").fetchone() is not None
                 for statement in _SCHEMA:
                     db.execute(statement)
+                # A store made before the meta table records its version is version 1.
                 db.execute(
                     "INSERT INTO ccta_ai_meta (key, value) VALUES ('schema_version', ?) "
-                    "ON CONFLICT (key) DO NOTHING", (str(SCHEMA_VERSION),))
-                version = db.execute(
-                    "SELECT value FROM ccta_ai_meta WHERE key = 'schema_version'").fetchone()
-            if int(version[0]) != SCHEMA_VERSION:
-                raise RuntimeError(f"job store {self.path} has schema version {version[0]}, "
-                                   f"this code reads version {SCHEMA_VERSION}")
+                    "ON CONFLICT (key) DO NOTHING",
+                    ("1" if existing else str(SCHEMA_VERSION),))
+                version = int(db.execute(
+                    "SELECT value FROM ccta_ai_meta WHERE key = 'schema_version'").fetchone()[0])
+                if version > SCHEMA_VERSION:
+                    raise RuntimeError(
+                        f"job store {self.path} has schema version {version}, newer than "
+                        f"this code's {SCHEMA_VERSION}: upgrade ccta-ai")
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS[target]:
+                        db.execute(statement)
+                    db.execute("UPDATE ccta_ai_meta SET value = ? WHERE key = 'schema_version'",
+                               (str(target),))
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -234,10 +266,11 @@ class JobStore:
                 "requested_by = ?, generation = ?, attempts = ?, max_attempts = ?, "
                 "worker_id = '', stage = '', enqueued_at = ?, started_at = NULL, "
                 "finished_at = ?, heartbeat_at = NULL, lease_until = NULL, stages = '{}', "
-                "updated_at = ? WHERE job_id = ?",
+                "updated_at = ?, instances = ?, forward_state = '', forward_result = '' "
+                "WHERE job_id = ?",
                 (series.study_uid, series.orthanc_series_id, series.orthanc_study_id,
                  series.description, state, reason, requested_by, generation, attempts,
-                 max_attempts, enqueued_at, finished_at, now, old.job_id))
+                 max_attempts, enqueued_at, finished_at, now, series.instances, old.job_id))
             job = self._one(db, "job_id = ?", (old.job_id,))
         assert job is not None
         return job
@@ -312,16 +345,23 @@ class JobStore:
             return cursor.rowcount == 1
 
     def finish(self, claim: Claim, state: str, *, error: str = "",
-               stages: dict[str, float] | None = None) -> bool:
-        """Mark the claimed job ``done`` or ``failed``; False when it is no longer ours."""
+               stages: dict[str, float] | None = None, forward_state: str = "",
+               forward_result: str = "") -> bool:
+        """Mark the claimed job ``done`` or ``failed`` (with the forwarding outcome);
+        False when it is no longer ours."""
         if state not in ("done", "failed"):
             raise ValueError(f"finish state must be 'done' or 'failed', got {state!r}")
+        if forward_state not in FORWARD_STATES:
+            raise ValueError(f"forward_state must be one of {FORWARD_STATES}, "
+                             f"got {forward_state!r}")
         now = self.clock()
         with self._write() as db:
             cursor = db.execute(
                 "UPDATE ccta_ai_jobs SET state = ?, error = ?, stage = '', stages = ?, "
-                "finished_at = ?, lease_until = NULL, updated_at = ? WHERE " + _CAS,
-                (state, error, json.dumps(stages or {}), now, now, *claim.key))
+                "finished_at = ?, lease_until = NULL, updated_at = ?, forward_state = ?, "
+                "forward_result = ? WHERE " + _CAS,
+                (state, error, json.dumps(stages or {}), now, now, forward_state,
+                 forward_result, *claim.key))
             return cursor.rowcount == 1
 
     def retry(self, claim: Claim, error: str) -> str | None:

@@ -134,7 +134,7 @@ class Plugin:
         ref = SeriesRef(series_uid=facts.series_uid, study_uid=facts.study_uid,
                         orthanc_series_id=facts.orthanc_series_id,
                         orthanc_study_id=facts.orthanc_study_id,
-                        description=facts.series_description)
+                        description=facts.series_description, instances=facts.n_instances)
         if decision.accept:
             return self.store.enqueue(ref, reason=decision.reason, requested_by=requested_by,
                                       max_attempts=self.settings.max_attempts)

@@ -174,7 +174,8 @@ class RestApi:
                 {"job_id": job.job_id, "series_uid": job.series_uid,
                  "orthanc_series_id": job.orthanc_series_id, "description": job.description,
                  "state": job.state, "reason": job.reason, "error": job.error,
-                 "finished_at": job.finished_at, "outputs": job.outputs}
+                 "finished_at": job.finished_at, "outputs": job.outputs,
+                 "forward_state": job.forward_state, "forward_result": job.forward_result}
                 for job in analysed
             ],
             "skipped": [{"orthanc_series_id": job.orthanc_series_id,

@@ -28,6 +28,9 @@ SOURCE_ROOT = Path(__file__).resolve().parents[2]
 REPO_ROOT = SOURCE_ROOT.parent
 
 _LANGUAGES = ("en", "zh")
+#: The pipeline function used when ``CctaAi.Workers.Pipeline`` is empty (as in the
+#: embedded configuration). Switch to the analysis here, in this one line, when it lands.
+DEFAULT_PIPELINE = "ccta_ai.pipeline:run"
 
 
 @dataclass(frozen=True)
@@ -68,12 +71,46 @@ class OwnOutputs:
 
 
 @dataclass(frozen=True)
+class DicomWebDestination:
+    """A DICOMweb server the worker itself sends results to (STOW-RS)."""
+
+    url: str
+    username: str = ""
+    password: str = ""
+
+
+@dataclass(frozen=True)
 class Forwarding:
-    """Where results go after they are stored in Orthanc (names from Orthanc's
-    ``DicomModalities`` and ``OrthancPeers``)."""
+    """Where results go after they are stored (see :mod:`ccta_ai.service.forwarding`).
+
+    ``modalities``, ``peers`` and ``dicomweb_servers`` are names from Orthanc's
+    ``DicomModalities``, ``OrthancPeers`` and ``DicomWeb.Servers``: Orthanc sends
+    (C-STORE, its peer protocol, STOW-RS). ``dicomweb`` are servers the worker sends to
+    itself with STOW-RS (the only kind available in DICOMweb mode). Each destination is
+    tried ``attempts`` times, ``retry_delay_s`` apart (doubling).
+    """
 
     modalities: tuple[str, ...] = ()
     peers: tuple[str, ...] = ()
+    dicomweb_servers: tuple[str, ...] = ()
+    dicomweb: tuple[DicomWebDestination, ...] = ()
+    attempts: int = 3
+    retry_delay_s: float = 2.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.modalities or self.peers or self.dicomweb_servers or self.dicomweb)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Forwarding:
+        return cls(
+            modalities=tuple(data.get("modalities", ())),
+            peers=tuple(data.get("peers", ())),
+            dicomweb_servers=tuple(data.get("dicomweb_servers", ())),
+            dicomweb=tuple(DicomWebDestination(**d) for d in data.get("dicomweb", ())),
+            attempts=int(data.get("attempts", 3)),
+            retry_delay_s=float(data.get("retry_delay_s", 2.0)),
+        )
 
 
 @dataclass(frozen=True)
@@ -90,7 +127,7 @@ class Settings:
     worker_python: Path = Path(sys.executable)
     workers: int = 1
     start_workers: bool = True
-    pipeline: str = "ccta_ai.service.pipeline_port:run"
+    pipeline: str = DEFAULT_PIPELINE
     lease_s: float = 60.0
     heartbeat_s: float = 10.0
     poll_s: float = 1.0
@@ -98,7 +135,7 @@ class Settings:
     job_timeout_s: float = 900.0
     max_attempts: int = 3
     max_instances_per_series: int = 3000
-    output_language: str = "en"
+    output_language: str = "zh"
     selection: SelectionRules = field(default_factory=SelectionRules)
     own_outputs: OwnOutputs = field(default_factory=OwnOutputs)
     forwarding: Forwarding = field(default_factory=Forwarding)
@@ -125,7 +162,7 @@ class Settings:
         }
         values["selection"] = SelectionRules(**rules)
         values["own_outputs"] = OwnOutputs(**values["own_outputs"])
-        values["forwarding"] = Forwarding(**{k: tuple(v) for k, v in values["forwarding"].items()})
+        values["forwarding"] = Forwarding.from_json(values["forwarding"])
         return cls(**values)
 
 
@@ -249,11 +286,11 @@ def settings_from_orthanc(config: dict[str, Any], config_dir: Path) -> Settings:
         )
 
     limits = ours.section("Limits")
-    language = ours.get_str("OutputLanguage", "en")
+    language = ours.get_str("OutputLanguage", "zh")
     if language not in _LANGUAGES:
         raise ConfigError(f"{ours.where}.OutputLanguage must be one of {_LANGUAGES}, "
                           f"got {language!r}")
-    pipeline = workers.get_str("Pipeline", "ccta_ai.service.pipeline_port:run")
+    pipeline = workers.get_str("Pipeline", "") or DEFAULT_PIPELINE
     if ":" not in pipeline:
         raise ConfigError(f"{workers.where}.Pipeline must be 'module:function', got {pipeline!r}")
 
@@ -279,10 +316,33 @@ def settings_from_orthanc(config: dict[str, Any], config_dir: Path) -> Settings:
         output_language=language,
         selection=_selection(ours.section("Selection")),
         own_outputs=_own_outputs(ours.section("OwnOutputs")),
-        forwarding=Forwarding(
-            modalities=ours.section("Forwarding").get_strings("Modalities", ()),
-            peers=ours.section("Forwarding").get_strings("Peers", ()),
-        ),
+        forwarding=_forwarding(ours.section("Forwarding")),
+    )
+
+
+def _forwarding(section: _Section) -> Forwarding:
+    destinations = []
+    raw = section.data.get("DicomWeb", [])
+    if not isinstance(raw, list):
+        raise ConfigError(f"{section.where}.DicomWeb must be a list, got {raw!r}")
+    for index, item in enumerate(raw):
+        where = f"{section.where}.DicomWeb[{index}]"
+        if isinstance(item, str):
+            item = {"Url": item}
+        entry = _Section(item, where)
+        url = entry.get_str("Url", "")
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}.Url must be an http(s) URL, got {url!r}")
+        destinations.append(DicomWebDestination(
+            url=url.rstrip("/"), username=entry.get_str("Username", ""),
+            password=entry.get_str("Password", "")))
+    return Forwarding(
+        modalities=section.get_strings("Modalities", ()),
+        peers=section.get_strings("Peers", ()),
+        dicomweb_servers=section.get_strings("DicomWebServers", ()),
+        dicomweb=tuple(destinations),
+        attempts=section.get_int("Attempts", 3, minimum=1),
+        retry_delay_s=section.get_number("RetryDelaySeconds", 2.0),
     )
 
 

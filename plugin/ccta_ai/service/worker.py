@@ -20,6 +20,7 @@ FILE --parent-pid PID``; :func:`main` is also what ``ccta-ai worker`` calls.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -30,19 +31,44 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
-from ccta_ai.errors import CctaAiError
+from ccta_ai.errors import CctaAiError, ConfigError
+from ccta_ai.service.forwarding import Outcome, destinations, forward
 from ccta_ai.service.jobstore import Claim, JobStore
 from ccta_ai.service.orthanc_port import OrthancPort, SeriesGoneError, is_transient, make_client
 from ccta_ai.service.pipeline_port import PipelineConfig
 from ccta_ai.service.settings import TOKEN_ENV, Settings, load_settings
 
 log = logging.getLogger("ccta_ai.worker")
+
+#: Credentials of the DICOMweb server in DICOMweb mode (never on the command line).
+DICOMWEB_USER_ENV = "CCTA_AI_DICOMWEB_USERNAME"
+DICOMWEB_PASSWORD_ENV = "CCTA_AI_DICOMWEB_PASSWORD"
+
+
+class PacsPort(Protocol):
+    """What the worker needs from the archive (:class:`OrthancPort`, or
+    :class:`~ccta_ai.service.dicomweb_port.DicomWebPort` in DICOMweb mode)."""
+
+    def wait_ready(self, should_stop: Callable[[], bool], max_wait_s: float = 5.0) -> bool: ...
+
+    def resolve_series(self, orthanc_series_id: str, series_uid: str) -> str: ...
+
+    def download_series(self, series_id: str, dest: Path, max_instances: int
+                        ) -> list[Path]: ...
+
+    def upload(self, files: Iterable[Path]) -> list[str]: ...
+
+    def delete_own_outputs(self, instance_ids: list[str], input_series_id: str
+                           ) -> list[str]: ...
+
+    def store_to(self, kind: str, name: str, instance_ids: list[str]) -> None: ...
 
 
 class _AbandonJobError(Exception):
@@ -85,7 +111,7 @@ class Worker:
         self,
         settings: Settings,
         store: JobStore,
-        port: OrthancPort,
+        port: PacsPort,
         worker_id: str,
         *,
         parent_pid: int | None = None,
@@ -208,9 +234,20 @@ class Worker:
         stored = self.port.upload(Path(p) for p in result["outputs"])
         self.store.add_outputs(job.job_id, stored)
         stages["store_s"] = time.monotonic() - mark
-        problems = self.port.forward(stored, self.settings.forwarding) if stored else []
+        outcome = Outcome("", "")
+        if stored and self.settings.forwarding.enabled:
+            mark = time.monotonic()
+            heartbeat.beat("forward")
+            forwarding = self.settings.forwarding
+            outcome = forward(
+                destinations(forwarding, self.port, stored, [Path(p) for p in result["outputs"]]),
+                attempts=forwarding.attempts, retry_delay_s=forwarding.retry_delay_s,
+                sleep=self.stop_requested.wait, before_attempt=lambda: self._check(heartbeat))
+            stages["forward_s"] = time.monotonic() - mark
+            log.info("job %d: %s", job.job_id, outcome.result)
         stages["total_s"] = time.monotonic() - started
-        if self.store.finish(claim, "done", error="; ".join(problems), stages=stages):
+        if self.store.finish(claim, "done", stages=stages, forward_state=outcome.state,
+                             forward_result=outcome.result):
             log.info("job %d done: %d outputs in %.1f s", job.job_id, len(stored),
                      stages["total_s"])
         else:
@@ -266,10 +303,13 @@ def _kill(child: subprocess.Popen[bytes]) -> None:
         child.wait()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``ccta-ai worker --config FILE [--worker-id NAME] [--parent-pid PID] [--once]``."""
-    parser = argparse.ArgumentParser(prog="ccta-ai worker", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", required=True, type=Path,
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ccta-ai worker", description=__doc__.split("\n")[0],
+        epilog="Orthanc mode: --config FILE (started by the plugin, or by hand next to an "
+               "Orthanc). DICOMweb mode: --dicomweb URL (any DICOMweb server; credentials "
+               f"from ${DICOMWEB_USER_ENV} and ${DICOMWEB_PASSWORD_ENV}).")
+    parser.add_argument("--config", type=Path, default=None,
                         help="settings written by the plugin, or an Orthanc configuration "
                              "file (JSON) with a CctaAi section")
     parser.add_argument("--worker-id", default="worker",
@@ -278,22 +318,43 @@ def main(argv: list[str] | None = None) -> int:
                         help="exit when this process (Orthanc) is no longer the parent")
     parser.add_argument("--once", action="store_true", help="process at most one job")
     parser.add_argument("--log-level", default="INFO")
+    web = parser.add_argument_group("DICOMweb mode")
+    web.add_argument("--dicomweb", metavar="URL", default=None,
+                     help="DICOMweb root (e.g. http://pacs:8042/dicom-web): find new CCTA "
+                          "series with QIDO-RS, read with WADO-RS, store with STOW-RS")
+    web.add_argument("--poll-s", type=float, default=5.0, help="seconds between QIDO-RS polls")
+    web.add_argument("--stable-s", type=float, default=10.0,
+                     help="a series is complete when its instance count has not changed "
+                          "this long")
+    web.add_argument("--state", type=Path, default=Path("ccta-ai-dicomweb/jobs.sqlite"),
+                     help="the job store of this mode (SQLite file; work files beside it)")
+    web.add_argument("--pipeline", default=None, help="pipeline function, module:function")
+    web.add_argument("--qido-filter", action="append", default=[], metavar="KEY=VALUE",
+                     help="extra QIDO-RS series filter, e.g. StudyDate=20260101- (repeatable; "
+                          "use wildcards, not spaces)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``ccta-ai worker --config FILE [--worker-id NAME] [--parent-pid PID] [--once]`` or
+    ``ccta-ai worker --dicomweb URL [--poll-s N] [--state DB]``."""
+    parser = _parser()
     args = parser.parse_args(argv)
+    if args.config is None and args.dicomweb is None:
+        parser.error("give --config FILE (Orthanc mode) or --dicomweb URL (DICOMweb mode; "
+                     "--config then only supplies the CctaAi settings)")
     worker_id = f"{args.worker_id}@{socket.gethostname()}:{os.getpid()}"
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, force=True,
                         format=f"%(asctime)s {worker_id} %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+    if args.dicomweb is not None:
+        return _main_dicomweb(args, worker_id)
     settings = load_settings(args.config)
     store = JobStore(settings.job_store_path)
     client = make_client(settings, os.environ.get(TOKEN_ENV))
     worker = Worker(settings, store, OrthancPort(client, settings.own_outputs), worker_id,
                     parent_pid=args.parent_pid)
-
-    def stop(_signal: int, _frame: Any) -> None:
-        worker.stop_requested.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    _stop_on_signals(worker)
     try:
         return worker.run(once=args.once)
     except httpx.HTTPError as error:
@@ -301,6 +362,50 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         client.close()
+
+
+def _stop_on_signals(worker: Worker) -> None:
+    def stop(_signal: int, _frame: Any) -> None:
+        worker.stop_requested.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def _main_dicomweb(args: argparse.Namespace, worker_id: str) -> int:
+    from ccta_ai.service.dicomweb_poller import DicomWebPoller
+    from ccta_ai.service.dicomweb_port import DicomWebPort, make_dicomweb_client
+
+    filters = {}
+    for item in args.qido_filter:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--qido-filter must be KEY=VALUE, got {item!r}")
+        filters[key] = value
+    base = load_settings(args.config) if args.config else Settings()
+    state = args.state.resolve()
+    settings = dataclasses.replace(
+        base, orthanc_url=args.dicomweb.rstrip("/"), job_store_path=state,
+        state_dir=state.parent, poll_s=min(args.poll_s, 1.0),
+        pipeline=args.pipeline or base.pipeline)
+    store = JobStore(settings.job_store_path)
+    client = make_dicomweb_client(settings.orthanc_url, os.environ.get(DICOMWEB_USER_ENV, ""),
+                                  os.environ.get(DICOMWEB_PASSWORD_ENV, ""))
+    port = DicomWebPort(client, search_filters=filters)
+    worker = Worker(settings, store, port, worker_id, parent_pid=args.parent_pid)
+    _stop_on_signals(worker)
+    if not port.wait_ready(worker.should_stop):
+        return 0
+    poller = DicomWebPoller(port, store, settings, stable_s=args.stable_s)
+    thread = threading.Thread(target=poller.run, args=(worker.stop_requested, args.poll_s),
+                              name="ccta-ai-qido", daemon=True)
+    thread.start()
+    log.info("DICOMweb mode: %s, job store %s", settings.orthanc_url, store.path)
+    try:
+        return worker.run(once=args.once)
+    finally:
+        worker.stop_requested.set()
+        thread.join(timeout=30)
 
 
 if __name__ == "__main__":
