@@ -1,0 +1,1 @@
+"""The OHIF Viewer served beside Orthanc (``ccta-ai viewer``): see :mod:`.serve`."""
