@@ -12,6 +12,8 @@ APT_PACKAGES=(
   dicom3tools                                # dciodvfy, dcentvfy
   libpixelmed-java default-jre-headless      # PixelMed's DicomSRValidator
   fonts-noto-cjk                             # Chinese text in pictures and reports
+  poppler-utils                              # pdftotext/pdftoppm: reading reports back in tests
+  chromium                                   # headless browser of the OHIF viewer test
 )
 PYTHON=${PYTHON:-python3.11}
 
@@ -36,4 +38,15 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   .venv/bin/pip install -q --upgrade pip >/dev/null
   .venv/bin/pip install -q -e '.[dev]'
   echo "$want" > "$stamp"
+fi
+
+# The OHIF viewer and the browser driver of the viewer test (npm registry), reinstalled
+# when viewer/package-lock.json changes.
+if [ -f viewer/package-lock.json ]; then
+  npm_want=$(sha256sum viewer/package-lock.json | cut -d' ' -f1)
+  if [ ! -d viewer/node_modules ] || [ "$(cat viewer/.npm-stamp 2>/dev/null)" != "$npm_want" ]; then
+    echo "setup: installing the viewer's npm packages"
+    npm ci --prefix viewer --no-audit --no-fund --loglevel=error
+    echo "$npm_want" > viewer/.npm-stamp
+  fi
 fi
