@@ -23,6 +23,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 
 from ccta_ai import __version__
+from ccta_ai.analysis.findings import Findings
 from ccta_ai.dicom_out.ct_modules import da, derived_uid, tm
 
 MANUFACTURER = "CCTA AI"
@@ -74,6 +75,11 @@ PATIENT_STUDY_KEYWORDS = (
     "StudyDescription",
     "IssuerOfAccessionNumberSequence",
 )
+
+
+def algorithm_version(findings: Findings) -> str:
+    """The version that identifies the outputs (the package's when the findings have none)."""
+    return findings.algorithm.version or __version__
 
 
 def output_series(kind: str) -> OutputSeries:

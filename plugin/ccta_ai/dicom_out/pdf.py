@@ -24,6 +24,7 @@ from pydicom.uid import (
 from ccta_ai.analysis.findings import Findings
 from ccta_ai.dicom_out.common import (
     add_equipment,
+    algorithm_version,
     content_datetime,
     copy_patient_and_study,
     instance_uid,
@@ -32,7 +33,7 @@ from ccta_ai.dicom_out.common import (
     stamp_dates,
 )
 from ccta_ai.dicom_out.ct_modules import da, tm
-from ccta_ai.dicom_out.sc import algorithm_version, source_series_uid
+from ccta_ai.dicom_out.sc import source_series_uid
 from ccta_ai.errors import InputError
 from ccta_ai.imaging.volume import Volume
 from ccta_ai.render.keyimages import KeyImage, build_key_images

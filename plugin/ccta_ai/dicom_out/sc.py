@@ -18,11 +18,11 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 from pydicom.valuerep import DA, TM
 
-from ccta_ai import __version__
 from ccta_ai.analysis.findings import Findings
 from ccta_ai.dicom_out.common import (
     MANUFACTURER,
     add_equipment,
+    algorithm_version,
     content_datetime,
     copy_patient_and_study,
     instance_uid,
@@ -39,10 +39,6 @@ from ccta_ai.report.content import build_content, study_info
 
 #: Order of the kinds in the output (one series each).
 SC_KINDS = ("cpr", "cross-section", "profile", "overview", "film")
-
-
-def algorithm_version(findings: Findings) -> str:
-    return findings.algorithm.version or __version__
 
 
 def source_series_uid(findings: Findings, source: Dataset) -> str:

@@ -31,6 +31,7 @@ from ccta_ai.dicom_out import coding
 from ccta_ai.dicom_out.common import (
     MANUFACTURER_MODEL_NAME,
     add_equipment,
+    algorithm_version,
     copy_patient_and_study,
     highdicom_identity,
 )
@@ -53,11 +54,6 @@ class SegmentPlan:
     property_type: Code
     lumen_label: int = 0  # value in ``segment_labels`` (0: not a lumen segment)
     plaque_label: int = 0  # value in ``plaque_labels`` (0: not a plaque segment)
-
-
-def algorithm_version(findings: Findings) -> str:
-    """The version that identifies the outputs (the package's when the findings have none)."""
-    return findings.algorithm.version or __version__
 
 
 def algorithm_identification(algorithm: AlgorithmIdentity) -> hd.AlgorithmIdentificationSequence:

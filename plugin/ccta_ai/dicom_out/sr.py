@@ -42,11 +42,12 @@ from ccta_ai.dicom_out.common import (
     MANUFACTURER,
     MANUFACTURER_MODEL_NAME,
     add_equipment,
+    algorithm_version,
     copy_patient_and_study,
     highdicom_identity,
 )
 from ccta_ai.dicom_out.ct_modules import derived_uid
-from ccta_ai.dicom_out.seg import algorithm_version, segment_number_for
+from ccta_ai.dicom_out.seg import segment_number_for
 from ccta_ai.errors import InputError
 from ccta_ai.phantom.labels import segment_name
 
