@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import map_coordinates
+from scipy.spatial import cKDTree
 from skimage.graph import MCP_Geometric
 
 from ccta_ai.analysis.geometry import cumulative_length_mm, resample_polyline
@@ -138,40 +139,39 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _candidates(trees: list[CenterlineGraph], options: RepairOptions) -> list[_Candidate]:
+    """Every acceptable join; only ends within ``max_gap_mm`` of each other are judged
+    (a KD-tree of the free ends), so hundreds of fragments stay cheap."""
     length = options.tangent_length_mm
     ends = [
-        [
-            (
-                node,
-                tree.nodes_lps_mm[node],
-                tree.end_direction(node, length),
-                tree.end_radius_mm(node, length),
-            )
-            for node in tree.free_ends()
-        ]
-        for tree in trees
-    ]
+        (index, node, tree.nodes_lps_mm[node], tree.end_direction(node, length),
+         tree.end_radius_mm(node, length))
+        for index, tree in enumerate(trees)
+        for node in tree.free_ends()
+    ]  # fmt: skip
+    if len(ends) < 2:
+        return []
+    positions = np.array([end[2] for end in ends], dtype=np.float64)
+    near = cKDTree(positions).query_ball_point(positions, r=options.max_gap_mm)
     sizes = [tree.total_length_mm for tree in trees]
     found = []
-    for a_index, anchor in enumerate(trees):
-        for f_index, fragment in enumerate(trees):
+    for this, (a_index, end, position, heading, radius) in enumerate(ends):
+        anchor = trees[a_index]
+        if end == anchor.root:
+            continue
+        for other in near[this]:
+            f_index, node, target, outward, target_radius = ends[other]
+            if f_index == a_index:
+                continue
+            fragment = trees[f_index]
             absorbable = fragment.origin not in ANCHORED_ORIGINS and (
                 anchor.origin in ANCHORED_ORIGINS or sizes[f_index] < sizes[a_index]
             )
-            if f_index == a_index or not absorbable:
+            if not absorbable:
                 continue
-            for end, position, heading, radius in ends[a_index]:
-                if end == anchor.root:
-                    continue
-                for node, target, outward, target_radius in ends[f_index]:
-                    judged = _judge(
-                        position, heading, radius, target, -outward, target_radius, options
-                    )
-                    if judged is not None:
-                        score, gap_mm, angle, turn = judged
-                        found.append(
-                            _Candidate(score, a_index, end, f_index, node, gap_mm, angle, turn)
-                        )
+            judged = _judge(position, heading, radius, target, -outward, target_radius, options)
+            if judged is not None:
+                score, gap_mm, angle, turn = judged
+                found.append(_Candidate(score, a_index, end, f_index, node, gap_mm, angle, turn))
     return found
 
 

@@ -11,8 +11,13 @@ Coarse to fine, so that two CPU cores keep to the time budget:
    lumen / aorta;
 4. **refine** — probabilities go back to the volume's own voxels and the lumen
    boundary is set there at half maximum (:mod:`.segment_refine`), so small vessels
-   keep their calibre; the aorta is its largest piece; ostia are where lumen pieces
-   touch the aorta.
+   keep their calibre;
+5. **filter** — lumen pieces in the lungs or along bone, and lumen inside the heart
+   chambers, are rejected by anatomy (:mod:`.segment_filter`);
+6. **aorta** — the ascending aorta and root by HU and shape rules
+   (:mod:`.segment_aorta`; ``postprocessing.aorta``), the network's aorta class only
+   where those find none: a 96-voxel window cannot tell the aorta from the ventricle it
+   opens into, the rules can; ostia are where lumen pieces touch the aorta.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from ccta_ai.analysis.segment_aorta import find_aorta
 from ccta_ai.analysis.segment_bundle import (
     CLASS_AORTA,
     CLASS_LUMEN,
@@ -33,6 +39,7 @@ from ccta_ai.analysis.segment_bundle import (
     default_bundle_dir,
     load_bundle,
 )
+from ccta_ai.analysis.segment_filter import FilterOptions, reject_false_lumen
 from ccta_ai.analysis.segment_grid import (
     RoiOptions,
     boxes_around,
@@ -49,7 +56,7 @@ from ccta_ai.analysis.segment_refine import (
     largest_component,
     refine_lumen_tiled,
 )
-from ccta_ai.errors import ConfigError
+from ccta_ai.errors import ConfigError, ModelError
 from ccta_ai.imaging.volume import Volume
 
 __all__ = ["Segmentation", "default_bundle_dir", "resolve_device", "segment_coronaries"]
@@ -79,6 +86,11 @@ class Segmentation:
 
 
 _BUNDLES: dict[tuple[str, str], Bundle] = {}
+
+#: Where the aorta comes from (``postprocessing.aorta`` of ``inference.json``): the
+#: HU and shape rules of :mod:`.segment_aorta` (the network's aorta class when they find
+#: none), or the network's aorta class alone.
+AORTA_METHODS = ("hu-rules", "network")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -152,14 +164,34 @@ def segment_coronaries(
         volume.spacing_mm,
         refine,
     )
-    aorta_threshold = float(post.get("aorta_probability", 0.5))
-    aorta_roi = aorta_mask(native[CLASS_AORTA], roi.shape, aorta_threshold)
-    lumen_roi &= ~aorta_roi
     lumen = np.zeros(volume.shape, dtype=bool)
-    aorta = np.zeros(volume.shape, dtype=bool)
     lumen[roi.slices] = lumen_roi
-    aorta[roi.slices] = aorta_roi
     timings["refine_s"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    filtered = reject_false_lumen(volume, lumen, FilterOptions(**post.get("filter", {})))
+    lumen = filtered.lumen
+    notes.extend(filtered.notes)
+    timings["filter_s"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    aorta = np.zeros(volume.shape, dtype=bool)
+    method = str(post.get("aorta", "network"))
+    if method not in AORTA_METHODS:
+        raise ModelError(f"postprocessing.aorta must be one of {AORTA_METHODS}, got {method!r}")
+    if method == "hu-rules":
+        found = find_aorta(volume, lumen)
+        notes.extend(found.notes)
+        aorta = found.mask
+    if not aorta.any():
+        threshold = float(post.get("aorta_probability", 0.5))
+        aorta[roi.slices] = aorta_mask(native[CLASS_AORTA], roi.shape, threshold)
+        if method == "hu-rules" and aorta.any():
+            notes.append("the aorta is the network's (the HU rules found none)")
+    lumen &= ~aorta
+    lumen_roi = lumen[roi.slices]
+    aorta_roi = aorta[roi.slices]
+    timings["aorta_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
     ostia_index = find_ostia(

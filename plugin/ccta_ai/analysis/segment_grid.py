@@ -36,6 +36,10 @@ class RoiOptions:
     opening_mm: float = 4.0
     min_pool_ml: float = 20.0
     margin_mm: float = 14.0
+    min_share: float = 0.25  # pools this fraction of the largest compete ...
+    min_thickness_mm: float = 40.0  # ... if this thick in each direction of the slice;
+    #                                 the most anterior wins (the heart lies in front of
+    #                                 the spine and descending aorta, behind the sternum)
 
 
 @dataclass(frozen=True)
@@ -64,8 +68,9 @@ class Roi:
 
 
 def find_heart_roi(volume: Volume, options: RoiOptions | None = None) -> Roi:
-    """The box around the largest contrast-filled blood pool (heart chambers + aortic
-    root), widened by ``margin_mm``; the whole volume when there is none."""
+    """The box around the heart's contrast-filled blood pool (chambers + aortic root:
+    the most anterior of the large, thick pools), widened by ``margin_mm``; the whole
+    volume when there is none."""
     options = options or RoiOptions()
     spacing = volume.spacing_mm
     stride = np.maximum(1, np.round(options.coarse_spacing_mm / spacing)).astype(int)
@@ -79,10 +84,12 @@ def find_heart_roi(volume: Volume, options: RoiOptions | None = None) -> Roi:
     if count == 0:
         return whole
     sizes = np.bincount(labels.ravel())[1:]
-    largest = int(np.argmax(sizes))
-    if sizes[largest] * float(np.prod(coarse_spacing)) / 1000.0 < options.min_pool_ml:
+    boxes = ndimage.find_objects(labels)
+    voxel_ml = float(np.prod(coarse_spacing)) / 1000.0
+    if sizes.max() * voxel_ml < options.min_pool_ml:
         return whole
-    box = ndimage.find_objects(labels)[largest]
+    largest = _heart_pool(volume, labels, sizes, boxes, stride, options)
+    box = boxes[largest]
     margin = np.ceil(options.margin_mm / spacing).astype(int)
     low = [max(0, s.start * st - m) for s, st, m in zip(box, stride, margin, strict=True)]
     high = [
@@ -90,6 +97,37 @@ def find_heart_roi(volume: Volume, options: RoiOptions | None = None) -> Roi:
         for s, st, m, n in zip(box, stride, margin, volume.shape, strict=True)
     ]
     return Roi((low[0], low[1], low[2]), (high[0], high[1], high[2]), found=True)
+
+
+def _heart_pool(
+    volume: Volume,
+    labels: np.ndarray,
+    sizes: np.ndarray,
+    boxes: list[tuple[slice, ...]],
+    stride: np.ndarray,
+    options: RoiOptions,
+) -> int:
+    """Index of the heart's pool among the large ones: the most anterior of those thick
+    enough (spine marrow with the descending aorta can outgrow a small heart's pool)."""
+    order = np.argsort(sizes)[::-1]
+    best, best_y = int(order[0]), np.inf
+    for candidate in order[:6]:
+        if sizes[candidate] < options.min_share * sizes[order[0]]:
+            break
+        box = boxes[candidate]
+        start = np.array([b.start for b in box])
+        stop = np.array([b.stop - 1 for b in box])
+        corners = volume.index_to_lps(np.stack([start, stop]) * stride)
+        span_lr, span_ap = np.abs(corners[1, :2] - corners[0, :2]) + float(
+            (volume.spacing_mm * stride).max()
+        )
+        if min(span_lr, span_ap) < options.min_thickness_mm:
+            continue  # a plate (the sternum)
+        inside = np.argwhere(labels[box] == candidate + 1).mean(axis=0) + start
+        centre_y = float(volume.index_to_lps((inside * stride)[None])[0, 1])
+        if centre_y < best_y:  # LPS y grows towards the back
+            best, best_y = int(candidate), centre_y
+    return best
 
 
 def _box(radius: np.ndarray) -> np.ndarray:

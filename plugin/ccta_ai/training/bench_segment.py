@@ -33,7 +33,10 @@ def _one(path: Path, bundle_dir: str | None) -> dict[str, object]:
 
     saved = np.load(path)
     volume = Volume(saved["hu"], saved["affine"])
-    lumen, aorta = saved["lumen"], saved["aorta"]
+    if "lumen" in saved:
+        lumen, aorta = saved["lumen"], saved["aorta"]
+    else:  # a case kept by ``ccta-ai bench accuracy --cache``
+        lumen, aorta = saved["lumen_labels"] > 0, saved["anatomy_labels"] == 1
     started = time.perf_counter()
     result = segment_coronaries(volume, bundle_dir=Path(bundle_dir) if bundle_dir else None)
     wall_s = time.perf_counter() - started
@@ -42,6 +45,8 @@ def _one(path: Path, bundle_dir: str | None) -> dict[str, object]:
         "spacing_mm": [round(float(s), 3) for s in volume.spacing_mm],
         "lumen_dice": round(dice(result.lumen, lumen), 4),
         "aorta_dice": round(dice(result.aorta, aorta), 4),
+        "aorta_precision": round(float((result.aorta & aorta).sum())
+                                 / max(1, int(result.aorta.sum())), 4),
         "ostia": 0 if result.ostia_lps_mm is None else len(result.ostia_lps_mm),
         "wall_s": round(wall_s, 2),
         "timings_s": result.timings_s,
@@ -68,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", choices=("small", "full"), default="small")
     parser.add_argument("--bundle", default=None, help="bundle folder (default: the committed)")
     parser.add_argument("--saved", nargs="*", default=None,
-                        help="score studies saved as .npz (hu, affine, lumen, aorta) instead")
+                        help="score studies saved as .npz instead (hu, affine, lumen, aorta; "
+                        "or the cases kept by `ccta-ai bench accuracy --cache`)")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:

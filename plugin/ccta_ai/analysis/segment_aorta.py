@@ -1,0 +1,333 @@
+"""The ascending aorta and aortic root by HU and shape rules (no network).
+
+The coronary ostia lie on the aortic root, so the tree cannot be rooted without it.
+The ascending aorta is the most recognisable structure of a CCTA: a bright, round,
+wide tube above the heart that ends, going down, in the aortic root and the left
+ventricle. Classical CCTA pipelines find it the same way (a circle tracked over axial
+slices); it needs no training and does not depend on a phantom's conventions.
+
+1. **blood level** — on a ~1 mm copy, the upper blood-pool HU (90th percentile of
+   150–900 HU) sets a threshold halfway between myocardium and blood;
+2. **circles** — in each axial slice (the voxel axis nearest the patient's head-foot
+   axis), bright pieces whose inscribed radius is 8–25 mm and that are round
+   (inscribed / equivalent radius ≥ 0.7);
+3. **tracks** — circles linked from slice to slice (centre moving less than half a
+   radius, radius within ±35 % of the last and under 1.35 times the track's median, so a
+   track stops where the root opens into the ventricle), at least 15 mm long;
+4. **choice** — among bright tracks (median HU ≥ 80 % of the brightest track's), those
+   that do not run out of the bottom of the volume (that is the descending aorta), and
+   of those the ones that start in its top 30 mm (a CCTA starts above the aortic root;
+   chambers start lower), the one with the most coronary lumen touching its lowest
+   25 mm (when a lumen mask is given), then the widest: the pulmonary trunk is dimmer
+   (right heart), the superior vena cava is narrower;
+5. **root** — the track ends at the annulus where it narrows there and widens again
+   below (the outflow tract and ventricle); where it just stops, the bright voxels
+   within 1.25 radii of its axis are added for at most ``root_mm`` (12 mm) below;
+6. **full resolution** — the coarse mask, dilated by one voxel, cuts the bright voxels of
+   the volume itself; its largest piece is the aorta.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from ccta_ai.imaging.volume import Volume
+
+
+@dataclass(frozen=True)
+class AortaOptions:
+    coarse_mm: float = 1.0
+    min_radius_mm: float = 8.0
+    max_radius_mm: float = 25.0
+    min_roundness: float = 0.7  # inscribed radius / equivalent-disc radius
+    min_track_mm: float = 15.0
+    link_shift: float = 0.5  # centre may move this fraction of the radius per slice
+    link_radius_ratio: float = 1.35
+    max_growth: float = 1.35  # a track's radius stays under this times its median (root,
+    #                          not the ventricle it opens into)
+    min_relative_hu: float = 0.8
+    bottom_margin_mm: float = 6.0  # a track ending this close to the bottom leaves it
+    top_mm: float = 30.0  # tracks starting this close to the top are preferred
+    root_mm: float = 12.0
+    root_radius_factor: float = 1.25
+    waist: float = 0.85  # a narrowing to this times the median radius, below the
+    #                      sinuses and before a widening, is the annulus: the track ends
+    lumen_near_mm: float = 25.0  # the ostia lie in the track's lowest 25 mm...
+    lumen_touch_mm: float = 4.0  # ... within 4 mm of its wall
+    blood_percentiles: tuple[float, ...] = (90.0, 75.0, 50.0)  # of 150-700 HU, tried in turn
+
+
+@dataclass
+class Circle:
+    slice_index: int  # coarse axial index, increasing towards the feet
+    centre: np.ndarray  # coarse in-plane index (2,)
+    radius_mm: float  # inscribed
+    median_hu: float
+
+
+@dataclass
+class AortaResult:
+    mask: np.ndarray  # bool, the volume's grid
+    found: bool
+    radius_mm: float = 0.0
+    median_hu: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def find_aorta(
+    volume: Volume, lumen: np.ndarray | None = None, options: AortaOptions | None = None
+) -> AortaResult:
+    """The ascending aorta and root of ``volume`` (see the module docstring); with
+    ``lumen`` (the coronary lumen on the same grid), the track whose lower end has the
+    most lumen nearby wins among equally bright candidates."""
+    options = options or AortaOptions()
+    empty = np.zeros(volume.shape, dtype=bool)
+    axial, down = _axial_axis(volume)
+    order = [axial] + [a for a in range(3) if a != axial]
+    spacing = volume.spacing_mm[order]
+    stride = np.maximum(1, np.round(options.coarse_mm / spacing)).astype(int)
+    step = [slice(None, None, int(s)) for s in stride]
+    hu = ndimage.uniform_filter(np.transpose(volume.hu, order)[tuple(step)], size=3)
+    if not down:
+        hu = hu[::-1]
+    coarse_spacing = spacing * stride
+    bright_values = hu[(hu >= 150.0) & (hu <= 700.0)]
+    if bright_values.size < 100:
+        return AortaResult(empty, False, notes=["no contrast-filled blood: no aorta"])
+    lumen_coarse = None
+    if lumen is not None and lumen.any():
+        lumen_coarse = np.transpose(lumen, order)[tuple(step)]
+        lumen_coarse = lumen_coarse if down else lumen_coarse[::-1]
+    chosen = None
+    for percentile in options.blood_percentiles:
+        threshold = _threshold(float(np.percentile(bright_values, percentile)))
+        bright = (hu >= threshold) & (hu <= 1000.0)
+        circles = [_circles(bright[i], hu[i], i, coarse_spacing[1:], options)
+                   for i in range(len(hu))]
+        tracks = _link(circles, coarse_spacing, options)
+        chosen = _choose(tracks, len(hu), coarse_spacing, lumen_coarse, options) if tracks else None
+        if chosen is not None:
+            break
+    if chosen is None:
+        return AortaResult(empty, False, notes=["no ascending aorta was found: no round, bright "
+                                                "tube that ends in the heart"])
+    track, at_annulus = chosen
+    hu_level = float(np.median([c.median_hu for c in track]))
+    threshold = _threshold(hu_level)
+    bright = (hu >= threshold) & (hu <= 1000.0)
+    coarse_mask = _paint(track, bright, coarse_spacing, options, extend=not at_annulus)
+    if not down:
+        coarse_mask = coarse_mask[::-1]
+    mask = _full_resolution(volume, coarse_mask, order, stride, threshold)
+    radius = float(np.median([c.radius_mm for c in track]))
+    length = len(track) * coarse_spacing[0]
+    notes = [f"ascending aorta: radius {radius:.1f} mm, {hu_level:.0f} HU, "
+             f"{length:.0f} mm tracked (HU rules)"]
+    return AortaResult(mask, bool(mask.any()), radius, hu_level, notes)
+
+
+def _threshold(blood_hu: float) -> float:
+    """Halfway between contrast-filled blood and myocardium (about 120 HU)."""
+    return max(150.0, 0.5 * (blood_hu + 120.0))
+
+
+def _axial_axis(volume: Volume) -> tuple[int, bool]:
+    """The voxel axis nearest the head-foot axis, and whether its index runs footwards."""
+    directions = volume.affine[:3, :3] / volume.spacing_mm
+    axis = int(np.argmax(np.abs(directions[2])))
+    return axis, bool(directions[2, axis] < 0)
+
+
+def _circles(
+    bright: np.ndarray, hu: np.ndarray, index: int, spacing: np.ndarray, options: AortaOptions
+) -> list[Circle]:
+    bright = ndimage.binary_fill_holes(bright)
+    labels, count = ndimage.label(bright)
+    if count == 0:
+        return []
+    pixel_mm2 = float(spacing[0] * spacing[1])
+    areas = np.bincount(labels.ravel()) * pixel_mm2
+    distance = ndimage.distance_transform_edt(bright, sampling=spacing)
+    found = []
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None or areas[label] < np.pi * options.min_radius_mm**2:
+            continue
+        piece = labels[box] == label
+        inside = np.where(piece, distance[box], 0.0)
+        radius = float(inside.max())
+        equivalent = float(np.sqrt(areas[label] / np.pi))
+        if not options.min_radius_mm <= radius <= options.max_radius_mm:
+            continue
+        if radius / equivalent < options.min_roundness:
+            continue
+        peak = np.unravel_index(int(np.argmax(inside)), inside.shape)
+        centre = np.array([peak[0] + box[0].start, peak[1] + box[1].start], dtype=np.float64)
+        core = inside >= 0.5 * radius
+        found.append(Circle(index, centre, radius, float(np.median(hu[box][core]))))
+    return found
+
+
+def _link(
+    circles: list[list[Circle]], spacing: np.ndarray, options: AortaOptions
+) -> list[list[Circle]]:
+    """Chains of circles over consecutive slices (top to bottom)."""
+    open_tracks: list[list[Circle]] = []
+    done: list[list[Circle]] = []
+    for slice_circles in circles:
+        continued: list[list[Circle]] = []
+        used: set[int] = set()
+        for track in open_tracks:
+            last = track[-1]
+            best, best_shift = None, np.inf
+            for number, circle in enumerate(slice_circles):
+                if number in used:
+                    continue
+                shift_mm = float(np.linalg.norm((circle.centre - last.centre) * spacing[1:]))
+                ratio = max(circle.radius_mm, last.radius_mm) / min(circle.radius_mm,
+                                                                      last.radius_mm)
+                typical = float(np.median([c.radius_mm for c in track]))
+                if shift_mm <= options.link_shift * last.radius_mm + spacing[0] and (
+                    ratio <= options.link_radius_ratio
+                ) and circle.radius_mm <= options.max_growth * typical and shift_mm < best_shift:
+                    best, best_shift = number, shift_mm
+            if best is None:
+                done.append(track)
+            else:
+                used.add(best)
+                continued.append([*track, slice_circles[best]])
+        continued.extend([c] for n, c in enumerate(slice_circles) if n not in used)
+        open_tracks = continued
+    done.extend(open_tracks)
+    return [t for t in done if len(t) * spacing[0] >= options.min_track_mm]
+
+
+def _choose(
+    tracks: list[list[Circle]],
+    n_slices: int,
+    spacing: np.ndarray,
+    lumen: np.ndarray | None,
+    options: AortaOptions,
+) -> tuple[list[Circle], bool] | None:
+    """The ascending aorta's track, cut at the annulus, and whether it was cut there."""
+    trimmed = [_trim(t, spacing[0], options) for t in tracks]
+    tracks = [t for t, _ in trimmed]
+    levels = [float(np.median([c.median_hu for c in t])) for t in tracks]
+    brightest = max(levels)
+    bottom = n_slices - 1 - options.bottom_margin_mm / spacing[0]
+    candidates = [
+        t for t, level in zip(tracks, levels, strict=True)
+        if level >= options.min_relative_hu * brightest and t[-1].slice_index < bottom
+    ]
+    if not candidates:
+        return None
+    # a CCTA starts above the aortic root: the ascending aorta leaves through the top
+    from_top = [t for t in candidates if t[0].slice_index * spacing[0] <= options.top_mm]
+    candidates = from_top or candidates
+
+    def score(track: list[Circle]) -> tuple[int, float]:
+        """Lumen voxels touching the track's lowest ``lumen_near_mm`` (where the
+        ostia are), then the median radius."""
+        near = 0
+        if lumen is not None:
+            rows, cols = np.ogrid[: lumen.shape[1], : lumen.shape[2]]
+            last = track[-1].slice_index
+            for circle in track:
+                if (last - circle.slice_index) * spacing[0] > options.lumen_near_mm:
+                    continue
+                d2 = (((rows - circle.centre[0]) * spacing[1]) ** 2
+                      + ((cols - circle.centre[1]) * spacing[2]) ** 2)
+                reach = (circle.radius_mm + options.lumen_touch_mm) ** 2
+                near += int(lumen[circle.slice_index][d2 <= reach].sum())
+        return (near, float(np.median([c.radius_mm for c in track])))
+
+    best = max(candidates, key=score)
+    return best, trimmed[[id(t) for t in tracks].index(id(best))][1]
+
+
+def _trim(
+    track: list[Circle], spacing_mm: float, options: AortaOptions
+) -> tuple[list[Circle], bool]:
+    """The track down to the aortic annulus when it runs on into the outflow tract:
+    the first clear narrowing of its lower half (below ``waist`` times its median
+    radius; the narrowest circle of the next 10 mm), if the track goes on below it.
+    Also says whether it was cut there."""
+    radii = np.array([c.radius_mm for c in track])
+    typical = float(np.median(radii))
+    half = len(track) // 2
+    narrow = np.flatnonzero(radii[half:] < options.waist * typical)
+    if not len(narrow):
+        return track, False
+    start = half + int(narrow[0])
+    window = radii[start : start + max(1, int(10.0 / spacing_mm))]
+    waist = start + int(np.argmin(window))
+    if waist < len(track) - 1:
+        return track[: waist + 1], True
+    return track, False
+
+
+def _paint(
+    track: list[Circle],
+    bright: np.ndarray,
+    spacing: np.ndarray,
+    options: AortaOptions,
+    extend: bool = True,
+) -> np.ndarray:
+    """The track's bright pieces, and below it the root: bright voxels near its axis."""
+    mask = np.zeros(bright.shape, dtype=bool)
+    rows, cols = np.ogrid[: bright.shape[1], : bright.shape[2]]
+
+    def disc(centre: np.ndarray, radius_mm: float) -> np.ndarray:
+        d2 = ((rows - centre[0]) * spacing[1]) ** 2 + ((cols - centre[1]) * spacing[2]) ** 2
+        return np.asarray(d2 <= radius_mm**2)
+
+    for circle in track:
+        limit = disc(circle.centre, options.root_radius_factor * circle.radius_mm)
+        labels, _ = ndimage.label(bright[circle.slice_index])
+        label = labels[int(circle.centre[0]), int(circle.centre[1])]
+        if label:
+            mask[circle.slice_index] = (labels == label) & limit
+    tail = track[-min(5, len(track)):]
+    radius = options.root_radius_factor * max(c.radius_mm for c in tail)
+    shift = (tail[-1].centre - tail[0].centre) / max(1, len(tail) - 1)
+    for offset in range(1, int(options.root_mm / spacing[0]) + 1 if extend else 1):
+        index = tail[-1].slice_index + offset
+        if index >= len(bright):
+            break
+        here = tail[-1].centre + shift * offset
+        inside = bright[index] & disc(here, radius)
+        if inside.sum() * spacing[1] * spacing[2] < 0.25 * np.pi * (radius / 1.3) ** 2:
+            break
+        mask[index] = inside
+    return mask
+
+
+def _full_resolution(
+    volume: Volume, coarse: np.ndarray, order: list[int], stride: np.ndarray, threshold: float
+) -> np.ndarray:
+    """The coarse (axial-first) mask back on the volume's grid, cut by its bright voxels."""
+    coarse = ndimage.binary_dilation(coarse, iterations=1)
+    inverse = list(np.argsort(order))
+    coarse_native = np.transpose(coarse, inverse)
+    stride_native = np.asarray(stride)[inverse]
+    found = ndimage.find_objects(coarse_native.astype(np.uint8))
+    mask = np.zeros(volume.shape, dtype=bool)
+    if not found or found[0] is None:
+        return mask
+    box = tuple(
+        slice(int(s.start * st), min(n, int(s.stop * st)))
+        for s, st, n in zip(found[0], stride_native, volume.shape, strict=True)
+    )
+    index = np.ix_(*[np.minimum(np.arange(b.start, b.stop) // st, c - 1)
+                     for b, st, c in zip(box, stride_native, coarse_native.shape, strict=True)])
+    near = coarse_native[index]
+    piece = near & (volume.hu[box] >= threshold)
+    labels, count = ndimage.label(piece)
+    if count > 1:
+        sizes = np.bincount(labels.ravel())
+        sizes[0] = 0
+        piece = labels == int(np.argmax(sizes))
+    mask[box] = ndimage.binary_fill_holes(piece) & near
+    return mask
