@@ -16,7 +16,7 @@ from analysis_phantom import (
 )
 
 from ccta_ai.analysis.coronary import analyse_coronaries
-from ccta_ai.analysis.stenosis import find_lesions, reference_diameter
+from ccta_ai.analysis.stenosis import LesionSpan, find_lesions, reference_diameter
 
 S_MM = np.arange(0.0, 80.0, 0.5)
 TAPER_MM = 4.0 - 1.5 * S_MM / 80.0  # 4.0 mm tapering to 2.5 mm
@@ -105,3 +105,40 @@ def test_known_narrowing_of_a_tube_is_measured(stenosis_pct: float) -> None:
     assert vessel.profile is not None
     reference = profile_values(vessel.profile.reference_diameter_mm)
     assert np.nanmax(np.abs(reference - 2 * radius_mm)) < 0.25
+
+
+def _span(start: int, end: int, bridged: bool) -> LesionSpan:
+    return LesionSpan(start=start, end=end, mld_index=(start + end) // 2, start_s_mm=start * 0.5,
+                      end_s_mm=end * 0.5, mld_mm=0.0, mla_mm2=0.0, reference_diameter_mm=3.0,
+                      pct_diameter_stenosis=100.0, pct_area_stenosis=100.0, occlusion=True,
+                      bridged=bridged)
+
+
+@pytest.mark.parametrize(
+    ("ring_hu", "bridged", "kept"),
+    [
+        (-70.0, True, True),  # an occlusion bridged through epicardial fat: reported
+        (110.0, True, False),  # a bridge through myocardium: not a lesion
+        (110.0, False, True),  # measured lumen in tissue, no bridge: not this rule's call
+    ],
+)
+def test_lesions_on_bridges_through_tissue_are_not_reported(
+    ring_hu: float, bridged: bool, kept: bool
+) -> None:
+    from ccta_ai.analysis.coronary import _drop_bridges_through_tissue
+    from ccta_ai.analysis.lumen import LumenMeasurements
+
+    count = 60
+    measured = LumenMeasurements.unmeasured(count)
+    measured.ring_hu = np.full(count, -80.0)
+    measured.ring_hu[20:40] = ring_hu
+    on_bridge = np.zeros(count, dtype=bool)
+    on_bridge[20:40] = bridged
+    notes: list[str] = []
+    result = _drop_bridges_through_tissue(
+        [_span(18, 42, bridged)], measured, on_bridge, 7, 40.0, notes
+    )
+    assert (len(result) == 1) is kept
+    assert (len(notes) == 0) is kept
+    if not kept:
+        assert "vessel 7" in notes[0] and "110 HU" in notes[0]

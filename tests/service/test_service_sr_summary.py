@@ -52,3 +52,27 @@ def test_the_dicom_cad_rads_concepts_are_part_of_the_grade() -> None:
                                         codes.cid3020._4SevereStenosis)]
     [line] = summarise_sr(report).grade
     assert line.startswith("Coronary Artery Disease Assessment: 4")
+
+
+def test_algorithm_parameters_naming_cad_rads_are_not_grade_lines() -> None:
+    """TID 4019 parameters say "grading=CAD-RADS 2.0" in every group: not a grade,
+    and a grade line is printed once however often it occurs."""
+
+    def text_item(name: str, value: str) -> pydicom.Dataset:
+        item = pydicom.Dataset()
+        item.ValueType = "TEXT"
+        concept = pydicom.Dataset()
+        concept.CodeValue, concept.CodingSchemeDesignator, concept.CodeMeaning = (
+            "111002", "DCM", name)
+        item.ConceptNameCodeSequence = [concept]
+        item.TextValue = value
+        return item
+
+    report = pydicom.Dataset()
+    report.ContentSequence = [
+        text_item("Algorithm Parameters", "grading=CAD-RADS 2.0"),
+        text_item("Reason for CAD-RADS assessment", "CAD-RADS 0: no plaque"),
+        text_item("Algorithm Parameters", "grading=CAD-RADS 2.0"),
+        text_item("Reason for CAD-RADS assessment", "CAD-RADS 0: no plaque"),
+    ]
+    assert summarise_sr(report).grade == ["Reason for CAD-RADS assessment: CAD-RADS 0: no plaque"]

@@ -12,9 +12,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ccta_ai.analysis.findings import Centerline, Lesion, LumenProfile, Vessel
-from ccta_ai.analysis.lumen import LumenOptions, measure_lumen
+from ccta_ai.analysis.lumen import LumenMeasurements, LumenOptions, measure_lumen
 from ccta_ai.analysis.repair import ANCHORED_ORIGINS
-from ccta_ai.analysis.stenosis import StenosisOptions, find_lesions, reference_diameter
+from ccta_ai.analysis.stenosis import (
+    LesionSpan,
+    StenosisOptions,
+    find_lesions,
+    reference_diameter,
+)
 from ccta_ai.analysis.trace import CenterlineTree, TracedVessel, TraceOptions, trace_centerlines
 from ccta_ai.imaging.volume import Volume
 
@@ -26,6 +31,7 @@ class CoronaryOptions:
     trace: TraceOptions = field(default_factory=TraceOptions)
     lumen: LumenOptions = field(default_factory=LumenOptions)
     stenosis: StenosisOptions = field(default_factory=StenosisOptions)
+    max_bridged_ring_hu: float = 40.0  # lesions on bridges through tissue are dropped
 
 
 @dataclass
@@ -62,17 +68,53 @@ def analyse_coronaries(
 
 
 def measure_tree(
-    volume: Volume, tree: CenterlineTree, options: CoronaryOptions | None = None
+    volume: Volume,
+    tree: CenterlineTree,
+    options: CoronaryOptions | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[list[Vessel], list[Lesion]]:
-    """Lumen profiles and lesions of every vessel of ``tree`` (vessel ids = tree indices)."""
+    """Lumen profiles and lesions of every vessel of ``tree`` (vessel ids = tree indices);
+    why a narrowing was not reported goes to ``notes``."""
     options = options or CoronaryOptions()
     vessels: list[Vessel] = []
     lesions: list[Lesion] = []
     for vessel_id, traced in enumerate(tree.vessels):
-        vessel, found = _measure_vessel(volume, tree, vessel_id, traced, options)
+        vessel, found = _measure_vessel(volume, tree, vessel_id, traced, options, notes)
         vessels.append(vessel)
         lesions.extend(found)
     return vessels, lesions
+
+
+def _drop_bridges_through_tissue(
+    spans: list[LesionSpan],
+    measured: LumenMeasurements,
+    bridged: np.ndarray,
+    vessel_id: int,
+    max_ring_hu: float,
+    notes: list[str] | None,
+) -> list[LesionSpan]:
+    """Lesions that lie on a bridged gap of the segmentation whose surroundings are
+    tissue (median ring HU above ``max_ring_hu``: myocardium, a chamber wall) are not
+    reported. A coronary runs in epicardial fat, where its ring is mostly fat; a bridge
+    through the myocardium joins the wrong pieces (or follows an intramyocardial
+    segment, where atherosclerotic plaque is rare)."""
+    kept = []
+    ring = measured.ring_hu if measured.ring_hu is not None else measured.background_hu
+    for span in spans:
+        on_bridge = np.asarray(bridged[span.start : span.end + 1], dtype=bool)
+        values = ring[span.start : span.end + 1][on_bridge]
+        values = values[np.isfinite(values)]
+        if span.bridged and len(values) and float(np.median(values)) > max_ring_hu:
+            if notes is not None:
+                notes.append(
+                    f"a {span.pct_diameter_stenosis:.0f} % narrowing on vessel {vessel_id} at "
+                    f"{span.start_s_mm:.1f}-{span.end_s_mm:.1f} mm was not reported: it lies on "
+                    f"a bridged gap of the segmentation running through tissue (ring "
+                    f"{float(np.median(values)):.0f} HU), not epicardial fat"
+                )
+            continue
+        kept.append(span)
+    return kept
 
 
 def _optional(values: np.ndarray) -> list[float | None]:
@@ -85,6 +127,7 @@ def _measure_vessel(
     vessel_id: int,
     traced: TracedVessel,
     options: CoronaryOptions,
+    notes: list[str] | None = None,
 ) -> tuple[Vessel, list[Lesion]]:
     points = traced.points_lps_mm
     s_mm = traced.s_mm
@@ -105,6 +148,8 @@ def _measure_vessel(
         options.stenosis,
         starts_at_ostium=traced.parent is not None or traced.origin in ANCHORED_ORIGINS,
     )
+    spans = _drop_bridges_through_tissue(spans, measured, traced.bridged, vessel_id,
+                                         options.max_bridged_ring_hu, notes)
     centerline = Centerline(
         points_lps_mm=[[float(x) for x in p] for p in points],
         radius_mm=[float(r) for r in traced.radius_mm],

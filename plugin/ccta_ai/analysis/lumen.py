@@ -85,6 +85,7 @@ class LumenMeasurements:
     lumen_hu: np.ndarray
     background_hu: np.ndarray
     valid: np.ndarray
+    ring_hu: np.ndarray | None = None  # each section's own ring median (not smoothed)
 
     @classmethod
     def unmeasured(cls, count: int) -> LumenMeasurements:
@@ -207,6 +208,7 @@ def measure_lumen(
     result = LumenMeasurements.unmeasured(count)
     result.lumen_hu = np.where(inside, lumen_hu, np.nan)
     result.background_hu = np.where(inside, background_hu, np.nan)
+    result.ring_hu = np.where(inside, stats.background_hu, np.nan)
     result.valid = inside & (lumen_hu - background_hu >= options.min_contrast_hu)
     pixel_area = options.pixel_mm**2
     halo = max(1, round(options.calcium_halo_mm / options.pixel_mm))

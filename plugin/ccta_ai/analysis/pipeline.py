@@ -163,7 +163,7 @@ def analyze_full(
         return Analysis(_non_diagnostic(findings, reason), empty, empty.copy(), lumen)
 
     with run.stage("measure"):
-        vessels, lesions = measure_tree(volume, tree, options.coronary)
+        vessels, lesions = measure_tree(volume, tree, options.coronary, findings.warnings)
     findings.vessels = vessels
 
     with run.stage("label"):

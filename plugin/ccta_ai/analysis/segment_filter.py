@@ -109,13 +109,19 @@ def reject_false_lumen(
         inside = kept & _upsample(chamber, hu.shape, stride2)
         removed["chamber"] = int(inside.sum())
         kept &= ~inside
-        distance = _upsample(ndimage.distance_transform_edt(~heart, sampling=spacing2),
-                             hu.shape, stride2)
+        beyond = _upsample(
+            ndimage.distance_transform_edt(~heart, sampling=spacing2)
+            > options.max_heart_distance_mm,
+            hu.shape,
+            stride2,
+        )
         labels, count = ndimage.label(kept, structure=np.ones((3, 3, 3), dtype=bool))
-        if count:
-            median = ndimage.median(distance, labels, index=np.arange(1, count + 1))
-            far = np.concatenate([[False], np.asarray(median) > options.max_heart_distance_mm])
-            removed["far"] = int(far[labels].sum())
+        if count:  # median distance beyond the limit: most of the piece lies beyond it
+            flat = labels.ravel()
+            sizes = np.maximum(np.bincount(flat, minlength=count + 1), 1)
+            far = np.bincount(flat, weights=beyond.ravel(), minlength=count + 1) / sizes > 0.5
+            far[0] = False
+            removed["far"] = int(sizes[far].sum())
             kept &= ~far[labels]
 
     result = lumen.copy()

@@ -90,10 +90,11 @@ def _walk(items: Any, summary: SrSummary, group: GroupSummary | None) -> None:
                 _walk(children, summary, group)
             continue
         value = _value(item)
-        if value is None:
-            continue
+        if value is None or name in _SKIPPED_CONCEPTS:
+            continue  # (algorithm parameters name the grading system: not a grade)
         if any(word in name.upper() or word in value.upper() for word in _GRADE_WORDS):
-            summary.grade.append(f"{name}: {value}")
+            if f"{name}: {value}" not in summary.grade:
+                summary.grade.append(f"{name}: {value}")
         elif group is not None and name not in _SKIPPED_CONCEPTS and kind in ("NUM", "CODE"):
             group.values.append(f"{name} {value}")
         elif group is None and kind == "TEXT":
