@@ -65,7 +65,7 @@ def test_lesions_below_the_report_threshold_are_not_reported() -> None:
     assert find_lesions(S_MM, diameter, np.pi * diameter**2 / 4, reference, usable) == []
 
 
-def test_no_lumen_over_a_millimetre_is_an_occlusion() -> None:
+def test_no_lumen_over_three_millimetres_is_an_occlusion() -> None:
     diameter = _noisy(TAPER_MM, seed=3)
     gone = np.abs(S_MM - 30.0) <= 3.0
     diameter[gone] = 0.0
@@ -77,6 +77,20 @@ def test_no_lumen_over_a_millimetre_is_an_occlusion() -> None:
     assert lesion.pct_diameter_stenosis == 100.0 and lesion.mld_mm == 0.0
     assert abs(lesion.length_mm - 6.0) <= 1.0
     assert abs(lesion.reference_diameter_mm - (4.0 - 1.5 * 30.0 / 80.0)) < 0.15
+
+
+def test_lumen_lost_over_a_millimetre_only_is_a_subtotal_stenosis() -> None:
+    """Below CT resolution, not gone: the lumen is taken at the resolution limit."""
+    diameter = _noisy(TAPER_MM, seed=3)
+    diameter[np.abs(S_MM - 30.0) <= 0.5] = 0.0  # three sections, 1 mm
+    usable = np.ones(len(S_MM), dtype=bool)
+    reference = reference_diameter(S_MM, diameter, usable)
+    (lesion,) = find_lesions(S_MM, diameter, np.pi * diameter**2 / 4, reference, usable)
+    assert not lesion.occlusion
+    assert lesion.mld_mm == 0.5
+    expected = 100.0 * (1.0 - 0.5 / lesion.reference_diameter_mm)
+    assert lesion.pct_diameter_stenosis == pytest.approx(expected)
+    assert 70.0 <= lesion.pct_diameter_stenosis < 100.0
 
 
 @pytest.mark.parametrize("stenosis_pct", [50.0, 70.0])

@@ -192,7 +192,12 @@ def measure_sections(
     valid = np.isfinite(areas["soft"])
     rim_nc = _healthy_median(areas["soft"] / perimeter, valid, areas["calcium"])
     rim_la = _healthy_median(areas["low"] / perimeter, valid, areas["calcium"])
-    excess_nc = np.clip(areas["soft"] - rim_nc * perimeter, 0.0, None)
+    # non-calcified plaque: soft tissue beyond the healthy wall rim, or (whichever is
+    # more) soft tissue inside the reference lumen beyond what healthy sections show
+    # there (the partial-volume edge)
+    rim_in = _healthy_median(areas["intruding"] / perimeter, valid, areas["calcium"])
+    excess_in = np.clip(areas["intruding"] - rim_in * perimeter, 0.0, None)
+    excess_nc = np.maximum(np.clip(areas["soft"] - rim_nc * perimeter, 0.0, None), excess_in)
     excess_la = np.clip(areas["low"] - rim_la * perimeter, 0.0, None)
     thick = _median_along(excess_nc / perimeter, valid, options.smoothing_points)
     has_calcium = np.nan_to_num(areas["calcium"]) >= options.min_calcium_mm2
@@ -325,6 +330,10 @@ def classify_rays(
         "vessel": 0.5 * dtheta * (vessel_r**2).sum(axis=1),
         "calcium": (calcium * weight).sum(axis=(1, 2)),
         "soft": (soft * weight).sum(axis=(1, 2)),
+        # soft tissue where the disease-free lumen would be (inside the reference
+        # radius): plaque that narrows the lumen without widening the vessel
+        "intruding": (soft * (j < np.searchsorted(radii_mm, r_ref_mm)[:, None, None])
+                      * weight).sum(axis=(1, 2)),
         "low": (low * weight).sum(axis=(1, 2)),
         "calcium_width": np.where(with_calcium.any(axis=1), width, 0.0),
     }

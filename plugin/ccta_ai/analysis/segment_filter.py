@@ -80,23 +80,29 @@ def reject_false_lumen(
                   voxel_ml)
     bone = _large(coarse > options.bone_min_hu, options.min_bone_ml, voxel_ml)
     bone = np.stack([ndimage.binary_fill_holes(plane) for plane in bone])
-    near_lung = _upsample(ndimage.binary_dilation(lung, iterations=reach), hu.shape, stride)
-    near_bone = _upsample(ndimage.binary_dilation(bone, iterations=reach), hu.shape, stride)
+    near_lung = ndimage.binary_dilation(lung, iterations=reach)
+    near_bone = ndimage.binary_dilation(bone, iterations=reach)
 
+    # everything below is decided at the lumen voxels only
     labels, count = ndimage.label(piece_lumen, structure=np.ones((3, 3, 3), dtype=bool))
-    flat = labels.ravel()
-    sizes = np.maximum(np.bincount(flat, minlength=count + 1), 1)
-    lung_share = np.bincount(flat, weights=near_lung.ravel(), minlength=count + 1) / sizes
-    bone_share = np.bincount(flat, weights=near_bone.ravel(), minlength=count + 1) / sizes
-    in_lung = lung_share > options.max_lung_fraction
-    on_bone = (bone_share > options.max_bone_fraction) & ~in_lung
+    coords = np.nonzero(piece_lumen)
+    label_of = labels[coords]
+    sizes = np.maximum(np.bincount(label_of, minlength=count + 1), 1)
+
+    def share(flags: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:
+        chosen = slice(None) if among is None else among
+        total = np.maximum(np.bincount(label_of[chosen], minlength=count + 1), 1)
+        return np.bincount(label_of[chosen], weights=flags[chosen], minlength=count + 1) / total
+
+    in_lung = share(_at(near_lung, coords, stride)) > options.max_lung_fraction
+    on_bone = (share(_at(near_bone, coords, stride)) > options.max_bone_fraction) & ~in_lung
     in_lung[0] = on_bone[0] = False
-    kept = piece_lumen & ~(in_lung | on_bone)[labels]
+    keep = ~(in_lung | on_bone)[label_of]
     removed["lung"] = int(sizes[in_lung].sum())
     removed["bone"] = int(sizes[on_bone].sum())
 
     # chambers and great vessels (and the heart they make) on a ~2 mm copy
-    lumen_hu = float(np.median(hu[piece_lumen]))
+    lumen_hu = float(np.median(hu[coords]))
     coarse2, spacing2, stride2 = coarse[::2, ::2, ::2], coarse_spacing * 2, stride * 2
     blood = coarse2 >= max(150.0, 0.5 * (lumen_hu + 120.0))
     core = ndimage.distance_transform_edt(blood, sampling=spacing2) > options.chamber_radius_mm
@@ -104,26 +110,24 @@ def reject_false_lumen(
         chamber = ndimage.distance_transform_edt(~core, sampling=spacing2) <= (
             options.chamber_radius_mm + 0.5 * float(spacing2.max())
         )
-        heart = _largest(chamber)
         # (on the 2 mm grid a rim of about a millimetre stays: ostia keep their lumen)
-        inside = kept & _upsample(chamber, hu.shape, stride2)
+        inside = keep & _at(chamber, coords, stride2)
         removed["chamber"] = int(inside.sum())
-        kept &= ~inside
-        beyond = _upsample(
-            ndimage.distance_transform_edt(~heart, sampling=spacing2)
+        keep &= ~inside
+        beyond = _at(
+            ndimage.distance_transform_edt(~_largest(chamber), sampling=spacing2)
             > options.max_heart_distance_mm,
-            hu.shape,
+            coords,
             stride2,
         )
-        labels, count = ndimage.label(kept, structure=np.ones((3, 3, 3), dtype=bool))
-        if count:  # median distance beyond the limit: most of the piece lies beyond it
-            flat = labels.ravel()
-            sizes = np.maximum(np.bincount(flat, minlength=count + 1), 1)
-            far = np.bincount(flat, weights=beyond.ravel(), minlength=count + 1) / sizes > 0.5
-            far[0] = False
-            removed["far"] = int(sizes[far].sum())
-            kept &= ~far[labels]
+        # most of what is left of a piece lies beyond the limit (its median distance)
+        far = share(beyond, keep) > 0.5
+        far[0] = False
+        removed["far"] = int((keep & far[label_of]).sum())
+        keep &= ~far[label_of]
 
+    kept = np.zeros_like(piece_lumen)
+    kept[tuple(c[keep] for c in coords)] = True
     result = lumen.copy()
     result[box] = kept
     notes = []
@@ -162,8 +166,11 @@ def _largest(mask: np.ndarray) -> np.ndarray:
     return np.asarray(labels == int(np.argmax(sizes)))
 
 
-def _upsample(coarse: np.ndarray, shape: tuple[int, ...], stride: np.ndarray) -> np.ndarray:
-    """Nearest-neighbour copy of a strided (``::stride``) array back onto ``shape``."""
-    index = np.ix_(*[np.minimum(np.arange(n) // s, c - 1)
-                     for n, s, c in zip(shape, stride, coarse.shape, strict=True)])
-    return np.asarray(coarse[index])
+def _at(
+    coarse: np.ndarray, coords: tuple[np.ndarray, ...], stride: np.ndarray
+) -> np.ndarray:
+    """Values of a strided (``::stride``) copy at full-resolution voxel ``coords``."""
+    return np.asarray(coarse[tuple(
+        np.minimum(c // int(s), n - 1) for c, s, n in zip(coords, stride, coarse.shape,
+                                                        strict=True)
+    )])

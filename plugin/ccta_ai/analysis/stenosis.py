@@ -13,7 +13,8 @@ A lesion is a run of points narrower than the reference by at least
 3-point median of the narrowing); runs closer than ``merge_gap_mm`` are one lesion. A
 run that reaches the vessel's distal end is the vessel fading out, not a stenosis
 (unless occluded). A lesion is a total occlusion when the lumen is gone (area below
-``occlusion_area_mm2``) over ``min_occlusion_mm``.
+``occlusion_area_mm2``) over ``min_occlusion_mm``; a shorter loss of lumen is a
+subtotal stenosis whose lumen is taken at the resolution limit (``resolution_mm``).
 
 The lesion's site (its "MLD" point) is where the lumen is narrowest relative to the
 local reference; diameter stenosis there uses the area-equivalent diameter, area
@@ -39,7 +40,9 @@ class StenosisOptions:
     exclude_below_pct: float = 15.0
     robust_iterations: int = 6
     occlusion_area_mm2: float = 0.2
-    min_occlusion_mm: float = 1.0
+    min_occlusion_mm: float = 3.0
+    resolution_mm: float = 0.5  # a shorter loss of lumen is a subtotal stenosis, its
+    #                             lumen taken as this (what CT cannot resolve)
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,11 @@ def find_lesions(
         reference_area = np.pi * reference**2 / 4.0
         mld = 0.0 if occlusion else float(diameter_mm[mld_index])
         mla = 0.0 if occlusion else float(area_mm2[mld_index])
+        if not occlusion and mld < options.resolution_mm:
+            # the lumen vanishes over less than min_occlusion_mm: below CT resolution,
+            # not gone; a subtotal stenosis, measured at the resolution limit
+            mld = min(options.resolution_mm, 0.99 * reference)
+            mla = max(mla, np.pi * mld**2 / 4.0)
         lesions.append(
             LesionSpan(
                 start=start,
