@@ -102,14 +102,14 @@ def test_the_coronary_lumen_decides_between_equally_bright_tubes() -> None:
     hu, ascending, affine = _scene(seed=1)
     lumen = np.zeros(hu.shape, dtype=bool)
     k, r, c = np.indices(hu.shape)
-    # a second bright tube ending in the heart, wider than the aorta; only the true
+    # a second bright tube ending in the heart, longer than the aorta; only the true
     # aorta has the coronary lumen near its lower end
-    decoy = (np.hypot((r - 22.5) * SPACING_MM, (c - 100) * SPACING_MM) <= 14.0) & (k < 70)
+    decoy = (np.hypot((r - 22.5) * SPACING_MM, (c - 100) * SPACING_MM) <= 14.0) & (k < 100)
     hu[decoy] = BLOOD_HU
     lumen[(np.abs((r * SPACING_MM - 48.0) + 8.0) < 1.5) & (k > 65) & (k < 72) & (c > 65)] = True
     volume = Volume(hu, affine)
     assert _dice(find_aorta(volume, lumen).mask, ascending) > 0.85
-    assert _dice(find_aorta(volume).mask, decoy) > 0.85  # without lumen: the wider
+    assert _dice(find_aorta(volume).mask, decoy) > 0.85  # without lumen: the longer
 
 
 @pytest.mark.parametrize(

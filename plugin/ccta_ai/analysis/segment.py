@@ -180,7 +180,8 @@ def segment_coronaries(
     if method not in AORTA_METHODS:
         raise ModelError(f"postprocessing.aorta must be one of {AORTA_METHODS}, got {method!r}")
     if method == "hu-rules":
-        found = find_aorta(volume, lumen)
+        blood_hu = float(np.median(volume.hu[lumen])) if lumen.any() else None
+        found = find_aorta(volume, lumen, blood_hu=blood_hu)
         notes.extend(found.notes)
         aorta = found.mask
     if not aorta.any():

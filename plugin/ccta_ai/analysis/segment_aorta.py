@@ -10,16 +10,18 @@ slices); it needs no training and does not depend on a phantom's conventions.
    150–900 HU) sets a threshold halfway between myocardium and blood;
 2. **circles** — in each axial slice (the voxel axis nearest the patient's head-foot
    axis), bright pieces whose inscribed radius is 8–25 mm and that are round
-   (inscribed / equivalent radius ≥ 0.7);
+   (inscribed / equivalent radius ≥ 0.7); the share of the 2 mm ring around each that
+   is bone (≥ 500 HU) is kept: vertebral bodies are round and blood-bright too;
 3. **tracks** — circles linked from slice to slice (centre moving less than half a
    radius, radius within ±35 % of the last and under 1.35 times the track's median, so a
    track stops where the root opens into the ventricle), at least 15 mm long;
 4. **choice** — among bright tracks (median HU ≥ 80 % of the brightest track's), those
-   that do not run out of the bottom of the volume (that is the descending aorta), and
-   of those the ones that start in its top 30 mm (a CCTA starts above the aortic root;
-   chambers start lower), the one with the most coronary lumen touching its lowest
-   25 mm (when a lumen mask is given), then the widest: the pulmonary trunk is dimmer
-   (right heart), the superior vena cava is narrower;
+   that do not run out of the bottom of the volume (that is the descending aorta) nor
+   are walled by bone (median ring share above 0.2); of those the long ones (at least
+   75 % of the longest: the atria and broken pieces of the descending aorta are
+   shorter); of those the one with the most coronary lumen touching its lowest 25 mm
+   (where the ostia are; when a lumen mask is given), then the longest. The pulmonary
+   trunk is dimmer (right heart);
 5. **root** — the track ends at the annulus where it narrows there and widens again
    below (the outflow tract and ventricle); where it just stops, the bright voxels
    within 1.25 radii of its axis are added for at most ``root_mm`` (12 mm) below;
@@ -50,7 +52,9 @@ class AortaOptions:
     #                          not the ventricle it opens into)
     min_relative_hu: float = 0.8
     bottom_margin_mm: float = 6.0  # a track ending this close to the bottom leaves it
-    top_mm: float = 30.0  # tracks starting this close to the top are preferred
+    min_relative_length: float = 0.75  # of the longest candidate track
+    bone_hu: float = 500.0
+    max_bone_ring: float = 0.2  # a vertebral body is walled by cortex; the aorta is not
     root_mm: float = 12.0
     root_radius_factor: float = 1.25
     waist: float = 0.85  # a narrowing to this times the median radius, below the
@@ -66,6 +70,7 @@ class Circle:
     centre: np.ndarray  # coarse in-plane index (2,)
     radius_mm: float  # inscribed
     median_hu: float
+    bone_ring: float = 0.0  # share of the 2 mm ring around it above ``bone_hu``
 
 
 @dataclass
@@ -78,11 +83,16 @@ class AortaResult:
 
 
 def find_aorta(
-    volume: Volume, lumen: np.ndarray | None = None, options: AortaOptions | None = None
+    volume: Volume,
+    lumen: np.ndarray | None = None,
+    options: AortaOptions | None = None,
+    blood_hu: float | None = None,
 ) -> AortaResult:
     """The ascending aorta and root of ``volume`` (see the module docstring); with
     ``lumen`` (the coronary lumen on the same grid), the track whose lower end has the
-    most lumen nearby wins among equally bright candidates."""
+    most lumen nearby wins among equally bright candidates. ``blood_hu`` (the coronary
+    lumen's HU, when known) sets the first threshold tried; bone can push the
+    percentiles of a weakly enhanced study above its blood."""
     options = options or AortaOptions()
     empty = np.zeros(volume.shape, dtype=bool)
     axial, down = _axial_axis(volume)
@@ -90,9 +100,10 @@ def find_aorta(
     spacing = volume.spacing_mm[order]
     stride = np.maximum(1, np.round(options.coarse_mm / spacing)).astype(int)
     step = [slice(None, None, int(s)) for s in stride]
-    hu = ndimage.uniform_filter(np.transpose(volume.hu, order)[tuple(step)], size=3)
+    raw = np.transpose(volume.hu, order)[tuple(step)]
+    hu = ndimage.uniform_filter(raw, size=3)
     if not down:
-        hu = hu[::-1]
+        hu, raw = hu[::-1], raw[::-1]
     coarse_spacing = spacing * stride
     bright_values = hu[(hu >= 150.0) & (hu <= 700.0)]
     if bright_values.size < 100:
@@ -102,10 +113,11 @@ def find_aorta(
         lumen_coarse = np.transpose(lumen, order)[tuple(step)]
         lumen_coarse = lumen_coarse if down else lumen_coarse[::-1]
     chosen = None
-    for percentile in options.blood_percentiles:
-        threshold = _threshold(float(np.percentile(bright_values, percentile)))
+    levels = [float(np.percentile(bright_values, p)) for p in options.blood_percentiles]
+    for level in ([blood_hu] if blood_hu else []) + levels:
+        threshold = _threshold(level)
         bright = (hu >= threshold) & (hu <= 1000.0)
-        circles = [_circles(bright[i], hu[i], i, coarse_spacing[1:], options)
+        circles = [_circles(bright[i], hu[i], raw[i], i, coarse_spacing[1:], options)
                    for i in range(len(hu))]
         tracks = _link(circles, coarse_spacing, options)
         chosen = _choose(tracks, len(hu), coarse_spacing, lumen_coarse, options) if tracks else None
@@ -142,7 +154,12 @@ def _axial_axis(volume: Volume) -> tuple[int, bool]:
 
 
 def _circles(
-    bright: np.ndarray, hu: np.ndarray, index: int, spacing: np.ndarray, options: AortaOptions
+    bright: np.ndarray,
+    hu: np.ndarray,
+    raw: np.ndarray,
+    index: int,
+    spacing: np.ndarray,
+    options: AortaOptions,
 ) -> list[Circle]:
     bright = ndimage.binary_fill_holes(bright)
     labels, count = ndimage.label(bright)
@@ -166,7 +183,12 @@ def _circles(
         peak = np.unravel_index(int(np.argmax(inside)), inside.shape)
         centre = np.array([peak[0] + box[0].start, peak[1] + box[1].start], dtype=np.float64)
         core = inside >= 0.5 * radius
-        found.append(Circle(index, centre, radius, float(np.median(hu[box][core]))))
+        grown = tuple(slice(max(0, b.start - 3), b.stop + 3) for b in box)
+        whole = labels[grown] == label
+        ring = ndimage.binary_dilation(whole, iterations=max(1, round(2.0 / spacing.min())))
+        ring &= ~whole
+        bone = float(np.mean(raw[grown][ring] >= options.bone_hu)) if ring.any() else 0.0
+        found.append(Circle(index, centre, radius, float(np.median(hu[box][core])), bone))
     return found
 
 
@@ -220,28 +242,36 @@ def _choose(
     candidates = [
         t for t, level in zip(tracks, levels, strict=True)
         if level >= options.min_relative_hu * brightest and t[-1].slice_index < bottom
+        and float(np.median([c.bone_ring for c in t])) <= options.max_bone_ring
     ]
     if not candidates:
         return None
-    # a CCTA starts above the aortic root: the ascending aorta leaves through the top
-    from_top = [t for t in candidates if t[0].slice_index * spacing[0] <= options.top_mm]
-    candidates = from_top or candidates
-
-    def score(track: list[Circle]) -> tuple[int, float]:
-        """Lumen voxels touching the track's lowest ``lumen_near_mm`` (where the
-        ostia are), then the median radius."""
+    def touching(track: list[Circle]) -> int:
+        """Lumen voxels touching the track's lowest ``lumen_near_mm`` (the ostia)."""
+        if lumen is None:
+            return 0
         near = 0
-        if lumen is not None:
-            rows, cols = np.ogrid[: lumen.shape[1], : lumen.shape[2]]
-            last = track[-1].slice_index
-            for circle in track:
-                if (last - circle.slice_index) * spacing[0] > options.lumen_near_mm:
-                    continue
-                d2 = (((rows - circle.centre[0]) * spacing[1]) ** 2
-                      + ((cols - circle.centre[1]) * spacing[2]) ** 2)
-                reach = (circle.radius_mm + options.lumen_touch_mm) ** 2
-                near += int(lumen[circle.slice_index][d2 <= reach].sum())
-        return (near, float(np.median([c.radius_mm for c in track])))
+        rows, cols = np.ogrid[: lumen.shape[1], : lumen.shape[2]]
+        last = track[-1].slice_index
+        for circle in track:
+            if (last - circle.slice_index) * spacing[0] > options.lumen_near_mm:
+                continue
+            d2 = (((rows - circle.centre[0]) * spacing[1]) ** 2
+                  + ((cols - circle.centre[1]) * spacing[2]) ** 2)
+            reach = (circle.radius_mm + options.lumen_touch_mm) ** 2
+            near += int(lumen[circle.slice_index][d2 <= reach].sum())
+        return near
+
+    touches = {id(t): touching(t) for t in candidates}
+    # the ascending aorta is a long tube: the atria, which the circumflex passes, and
+    # broken pieces of the descending aorta are shorter
+    lengths = [(t[-1].slice_index - t[0].slice_index + 1) * spacing[0] for t in candidates]
+    longest = max(lengths)
+    candidates = [t for t, n in zip(candidates, lengths, strict=True)
+                  if n >= options.min_relative_length * longest]
+
+    def score(track: list[Circle]) -> tuple[int, int]:
+        return (touches[id(track)], track[-1].slice_index - track[0].slice_index)
 
     best = max(candidates, key=score)
     return best, trimmed[[id(t) for t in tracks].index(id(best))][1]

@@ -38,8 +38,8 @@ class RoiOptions:
     margin_mm: float = 14.0
     min_share: float = 0.25  # pools this fraction of the largest compete ...
     min_thickness_mm: float = 40.0  # ... if this thick in each direction of the slice;
-    #                                 the most anterior wins (the heart lies in front of
-    #                                 the spine and descending aorta, behind the sternum)
+    heart_depth_mm: float = 40.0  # pools centred this close behind the most anterior
+    #                               one are the heart (the spine lies 55 mm and more back)
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,9 @@ class Roi:
 
 
 def find_heart_roi(volume: Volume, options: RoiOptions | None = None) -> Roi:
-    """The box around the heart's contrast-filled blood pool (chambers + aortic root:
-    the most anterior of the large, thick pools), widened by ``margin_mm``; the whole
-    volume when there is none."""
+    """The box around the heart's contrast-filled blood pools (chambers + aortic root:
+    the large, thick pools at the front, see :func:`_heart_pools`), widened by
+    ``margin_mm``; the whole volume when there is none."""
     options = options or RoiOptions()
     spacing = volume.spacing_mm
     stride = np.maximum(1, np.round(options.coarse_spacing_mm / spacing)).astype(int)
@@ -88,8 +88,11 @@ def find_heart_roi(volume: Volume, options: RoiOptions | None = None) -> Roi:
     voxel_ml = float(np.prod(coarse_spacing)) / 1000.0
     if sizes.max() * voxel_ml < options.min_pool_ml:
         return whole
-    largest = _heart_pool(volume, labels, sizes, boxes, stride, options)
-    box = boxes[largest]
+    pools = [boxes[index] for index in _heart_pools(volume, labels, sizes, boxes, stride, options)]
+    box = tuple(
+        slice(min(b[axis].start for b in pools), max(b[axis].stop for b in pools))
+        for axis in range(3)
+    )
     margin = np.ceil(options.margin_mm / spacing).astype(int)
     low = [max(0, s.start * st - m) for s, st, m in zip(box, stride, margin, strict=True)]
     high = [
@@ -99,18 +102,20 @@ def find_heart_roi(volume: Volume, options: RoiOptions | None = None) -> Roi:
     return Roi((low[0], low[1], low[2]), (high[0], high[1], high[2]), found=True)
 
 
-def _heart_pool(
+def _heart_pools(
     volume: Volume,
     labels: np.ndarray,
     sizes: np.ndarray,
     boxes: list[tuple[slice, ...]],
     stride: np.ndarray,
     options: RoiOptions,
-) -> int:
-    """Index of the heart's pool among the large ones: the most anterior of those thick
-    enough (spine marrow with the descending aorta can outgrow a small heart's pool)."""
+) -> list[int]:
+    """Indices of the heart's pools among the large ones: those thick enough (not the
+    sternum) whose centre lies within ``heart_depth_mm`` behind the most anterior one
+    (so both sides of the heart, which the septum may part, and not the spine marrow
+    with the descending aorta, which can outgrow a small heart's pool)."""
     order = np.argsort(sizes)[::-1]
-    best, best_y = int(order[0]), np.inf
+    centres: dict[int, float] = {}
     for candidate in order[:6]:
         if sizes[candidate] < options.min_share * sizes[order[0]]:
             break
@@ -124,10 +129,11 @@ def _heart_pool(
         if min(span_lr, span_ap) < options.min_thickness_mm:
             continue  # a plate (the sternum)
         inside = np.argwhere(labels[box] == candidate + 1).mean(axis=0) + start
-        centre_y = float(volume.index_to_lps((inside * stride)[None])[0, 1])
-        if centre_y < best_y:  # LPS y grows towards the back
-            best, best_y = int(candidate), centre_y
-    return best
+        centres[int(candidate)] = float(volume.index_to_lps((inside * stride)[None])[0, 1])
+    if not centres:
+        return [int(order[0])]
+    front = min(centres.values())  # LPS y grows towards the back
+    return [c for c, y in centres.items() if y <= front + options.heart_depth_mm]
 
 
 def _box(radius: np.ndarray) -> np.ndarray:
