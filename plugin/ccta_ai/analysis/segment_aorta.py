@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from ccta_ai.analysis.segment_refine import largest_component
 from ccta_ai.imaging.volume import Volume
 
 
@@ -354,10 +355,5 @@ def _full_resolution(
                      for b, st, c in zip(box, stride_native, coarse_native.shape, strict=True)])
     near = coarse_native[index]
     piece = near & (volume.hu[box] >= threshold)
-    labels, count = ndimage.label(piece)
-    if count > 1:
-        sizes = np.bincount(labels.ravel())
-        sizes[0] = 0
-        piece = labels == int(np.argmax(sizes))
-    mask[box] = ndimage.binary_fill_holes(piece) & near
+    mask[box] = ndimage.binary_fill_holes(largest_component(piece)) & near
     return mask

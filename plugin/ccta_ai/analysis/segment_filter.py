@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from ccta_ai.analysis.segment_refine import largest_component
 from ccta_ai.imaging.volume import Volume
 
 
@@ -115,7 +116,7 @@ def reject_false_lumen(
         removed["chamber"] = int(inside.sum())
         keep &= ~inside
         beyond = _at(
-            ndimage.distance_transform_edt(~_largest(chamber), sampling=spacing2)
+            ndimage.distance_transform_edt(~largest_component(chamber), sampling=spacing2)
             > options.max_heart_distance_mm,
             coords,
             stride2,
@@ -155,15 +156,6 @@ def _large(mask: np.ndarray, min_ml: float, voxel_ml: float) -> np.ndarray:
     sizes = np.bincount(labels.ravel()) * voxel_ml
     sizes[0] = 0.0
     return np.asarray((sizes >= min_ml)[labels])
-
-
-def _largest(mask: np.ndarray) -> np.ndarray:
-    labels, count = ndimage.label(mask)
-    if count <= 1:
-        return mask
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    return np.asarray(labels == int(np.argmax(sizes)))
 
 
 def _at(
