@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 
 #: Environment variables for Orthanc's credentials (a password on the command line is
 #: visible to every user through ``ps``).
@@ -36,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
     site = ViewerSite(url, username=user, password=password,
                       dicomweb_root=args.dicomweb_root)
     server = ViewerServer(site, host=args.host, port=args.port)
+    # Ctrl-C and SIGTERM stop it, also when it was started with SIGINT ignored (as a
+    # background job of a non-interactive shell is, and its children after it)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"OHIF Viewer on {server.url}/ (DICOMweb of {url}{args.dicomweb_root}); "
           "Ctrl-C stops it", flush=True)
     try:
