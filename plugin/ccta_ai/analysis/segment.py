@@ -92,6 +92,9 @@ _BUNDLES: dict[tuple[str, str], Bundle] = {}
 #: none), or the network's aorta class alone.
 AORTA_METHODS = ("hu-rules", "network")
 
+#: HU that contrast-filled blood can have in a CCTA (80-120 kV).
+BLOOD_RANGE_HU = (150.0, 700.0)
+
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``"auto"``: the first CUDA GPU when there is one, else the CPU."""
@@ -157,10 +160,15 @@ def segment_coronaries(
     refine = RefineOptions(**post.get("refine", {}))
     native = to_native(grid, torch.cat([probability, image_hu]))
     coarse_lumen, coarse_hu = native[CLASS_LUMEN], native[-1]
+    # the lumen's HU level from the network's lumen, within the range contrast-filled
+    # blood can have (where the network also fires on bone, cortex must not set it)
+    level_sample = coarse_hu[coarse_lumen >= refine.lumen_probability]
+    low_hu, high_hu = BLOOD_RANGE_HU
+    in_range = level_sample[(level_sample >= low_hu) & (level_sample <= high_hu)]
     lumen_roi, levels = refine_lumen_tiled(
         volume.hu[roi.slices],
         coarse_lumen,
-        coarse_hu[coarse_lumen >= refine.lumen_probability],
+        in_range if in_range.size else level_sample,
         volume.spacing_mm,
         refine,
     )
