@@ -235,47 +235,51 @@ def _choose(
     options: AortaOptions,
 ) -> tuple[list[Circle], bool] | None:
     """The ascending aorta's track, cut at the annulus, and whether it was cut there."""
-    trimmed = [_trim(t, spacing[0], options) for t in tracks]
-    tracks = [t for t, _ in trimmed]
-    levels = [float(np.median([c.median_hu for c in t])) for t in tracks]
+    cut_at_annulus: dict[int, bool] = {}
+    trimmed = []
+    for track in tracks:
+        kept, cut = _trim(track, spacing[0], options)
+        cut_at_annulus[id(kept)] = cut
+        trimmed.append(kept)
+    levels = [float(np.median([c.median_hu for c in t])) for t in trimmed]
     brightest = max(levels)
     bottom = n_slices - 1 - options.bottom_margin_mm / spacing[0]
     candidates = [
-        t for t, level in zip(tracks, levels, strict=True)
+        t for t, level in zip(trimmed, levels, strict=True)
         if level >= options.min_relative_hu * brightest and t[-1].slice_index < bottom
         and float(np.median([c.bone_ring for c in t])) <= options.max_bone_ring
     ]
     if not candidates:
         return None
-    def touching(track: list[Circle]) -> int:
-        """Lumen voxels touching the track's lowest ``lumen_near_mm`` (the ostia)."""
-        if lumen is None:
-            return 0
-        near = 0
-        rows, cols = np.ogrid[: lumen.shape[1], : lumen.shape[2]]
-        last = track[-1].slice_index
-        for circle in track:
-            if (last - circle.slice_index) * spacing[0] > options.lumen_near_mm:
-                continue
-            d2 = (((rows - circle.centre[0]) * spacing[1]) ** 2
-                  + ((cols - circle.centre[1]) * spacing[2]) ** 2)
-            reach = (circle.radius_mm + options.lumen_touch_mm) ** 2
-            near += int(lumen[circle.slice_index][d2 <= reach].sum())
-        return near
-
-    touches = {id(t): touching(t) for t in candidates}
     # the ascending aorta is a long tube: the atria, which the circumflex passes, and
     # broken pieces of the descending aorta are shorter
     lengths = [(t[-1].slice_index - t[0].slice_index + 1) * spacing[0] for t in candidates]
     longest = max(lengths)
     candidates = [t for t, n in zip(candidates, lengths, strict=True)
                   if n >= options.min_relative_length * longest]
+    best = max(candidates, key=lambda t: (_touching(t, lumen, spacing, options),
+                                          t[-1].slice_index - t[0].slice_index))
+    return best, cut_at_annulus[id(best)]
 
-    def score(track: list[Circle]) -> tuple[int, int]:
-        return (touches[id(track)], track[-1].slice_index - track[0].slice_index)
 
-    best = max(candidates, key=score)
-    return best, trimmed[[id(t) for t in tracks].index(id(best))][1]
+def _touching(
+    track: list[Circle], lumen: np.ndarray | None, spacing: np.ndarray, options: AortaOptions
+) -> int:
+    """Lumen voxels within ``lumen_touch_mm`` of the track's lowest ``lumen_near_mm``
+    (where the ostia are); 0 without a lumen mask."""
+    if lumen is None:
+        return 0
+    near = 0
+    rows, cols = np.ogrid[: lumen.shape[1], : lumen.shape[2]]
+    last = track[-1].slice_index
+    for circle in track:
+        if (last - circle.slice_index) * spacing[0] > options.lumen_near_mm:
+            continue
+        d2 = (((rows - circle.centre[0]) * spacing[1]) ** 2
+              + ((cols - circle.centre[1]) * spacing[2]) ** 2)
+        reach = (circle.radius_mm + options.lumen_touch_mm) ** 2
+        near += int(lumen[circle.slice_index][d2 <= reach].sum())
+    return near
 
 
 def _trim(
