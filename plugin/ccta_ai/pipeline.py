@@ -15,15 +15,17 @@ This is the pipeline function the worker runs (``CctaAi.Workers.Pipeline`` =
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from ccta_ai.errors import InputError
+from ccta_ai.errors import CctaAiError, InputError
 from ccta_ai.imaging.volume import Volume
 
 Progress = Callable[[str, int, int], None]
@@ -127,42 +129,142 @@ def write_outputs(
     language: str = DEFAULT_LANGUAGE,
     times: dict[str, float] | None = None,
 ) -> list[Path]:
-    """Write SEG, SR, SC pictures and the PDF report of ``analysis`` into ``out_dir``."""
+    """Write SEG, SR, SC pictures and the PDF report of ``analysis`` into ``out_dir``.
+
+    SEG and SR (pure-Python DICOM encoding, about half of the work) are built in a forked
+    process while this one renders the pictures and the PDF, so both cores work (see
+    :class:`ForkedCall`).
+    """
     from ccta_ai.analysis.pipeline import Analysis
     from ccta_ai.dicom_out.pdf import write_report
     from ccta_ai.dicom_out.sc import render_all, write_images
-    from ccta_ai.dicom_out.seg import build_seg
-    from ccta_ai.dicom_out.sr import build_sr
 
     assert isinstance(analysis, Analysis)
     times = times if times is not None else {}
     findings = analysis.findings
-    written: list[Path] = []
 
-    started = time.perf_counter()
-    seg = build_seg(findings, volume, datasets, analysis.segment_labels, analysis.plaque_labels)
+    def seg_and_sr() -> tuple[list[Path], float]:
+        started = time.perf_counter()
+        paths = write_seg_and_sr(analysis, volume, datasets, out_dir)
+        return paths, time.perf_counter() - started
+
+    seg_sr = ForkedCall(seg_and_sr, "SEG and SR")
+    try:
+        started = time.perf_counter()
+        key_images = render_all(findings, volume, datasets[0], language)
+        times["render"] = time.perf_counter() - started
+        started = time.perf_counter()
+        written = write_images(findings, volume, datasets, out_dir / "images",
+                               language=language, key_images=key_images)
+        written.append(write_report(findings, volume, datasets, out_dir, language=language,
+                                    key_images=key_images))
+        times["write_sc_pdf"] = time.perf_counter() - started
+    except BaseException:
+        seg_sr.cancel()
+        raise
+    seg_sr_paths, times["write_seg_sr"] = seg_sr.result()
+    return seg_sr_paths + written
+
+
+def write_seg_and_sr(
+    analysis: object, volume: Volume, datasets: Sequence[Dataset], out_dir: Path
+) -> list[Path]:
+    """Write ``seg.dcm`` and ``sr.dcm`` (which references the SEG) into ``out_dir``."""
+    from ccta_ai.analysis.pipeline import Analysis
+    from ccta_ai.dicom_out.seg import build_seg
+    from ccta_ai.dicom_out.sr import build_sr
+
+    assert isinstance(analysis, Analysis)
+    seg = build_seg(analysis.findings, volume, datasets, analysis.segment_labels,
+                    analysis.plaque_labels)
     seg_path = out_dir / "seg.dcm"
     seg.save_as(seg_path)
-    written.append(seg_path)
-    sr = build_sr(findings, datasets, seg=seg)
+    sr = build_sr(analysis.findings, datasets, seg=seg)
     sr_path = out_dir / "sr.dcm"
     sr.save_as(sr_path)
-    written.append(sr_path)
-    times["write_seg_sr"] = time.perf_counter() - started
+    return [seg_path, sr_path]
 
-    started = time.perf_counter()
-    key_images = render_all(findings, volume, datasets[0], language)
-    times["render"] = time.perf_counter() - started
-    started = time.perf_counter()
-    written.extend(
-        write_images(findings, volume, datasets, out_dir / "images", language=language,
-                     key_images=key_images)
-    )
-    written.append(
-        write_report(findings, volume, datasets, out_dir, language=language, key_images=key_images)
-    )
-    times["write_sc_pdf"] = time.perf_counter() - started
-    return written
+
+T = TypeVar("T")
+
+
+class ForkedCall(Generic[T]):
+    """``work()`` running in a forked child from construction on; :meth:`result` waits
+    for it and returns its value, or raises the exception it raised (a
+    :class:`~ccta_ai.errors.CctaAiError` with its message where that cannot be pickled,
+    or where the child died).
+
+    A fork shares the parent's arrays copy-on-write, so nothing big is pickled; only
+    the (small) result comes back through a pipe. Give it work that starts no threads
+    and no torch. Where fork is not available, ``work`` runs at construction.
+    """
+
+    def __init__(self, work: Callable[[], T], name: str) -> None:
+        self.name = name
+        self._outcome: tuple[str, object] | None = None
+        if "fork" not in multiprocessing.get_all_start_methods():
+            self._outcome = ("ok", work())
+            return
+        context = multiprocessing.get_context("fork")
+        self._receiver, sender = context.Pipe(duplex=False)
+
+        def child() -> None:
+            try:
+                sender.send(("ok", work()))
+            except BaseException as error:
+                try:
+                    sender.send(("raise", error))
+                except Exception:
+                    sender.send(("error", f"{type(error).__name__}: {error}"))
+
+        self._process = context.Process(target=child, name=name, daemon=True)
+        self._process.start()
+        sender.close()
+
+    def result(self) -> T:
+        if self._outcome is None:
+            try:
+                self._outcome = self._receiver.recv()
+            except EOFError:  # the child died without a word (killed, out of memory)
+                self._process.join()
+                self._outcome = ("error", f"the process for {self.name} ended with code "
+                                          f"{self._process.exitcode}")
+            self._process.join()
+            self._receiver.close()
+        status, value = self._outcome
+        if status == "raise" and isinstance(value, BaseException):
+            raise value
+        if status != "ok":
+            raise CctaAiError(str(value))
+        return value  # type: ignore[return-value]
+
+    def cancel(self) -> None:
+        """Stop the child (its work is no longer wanted)."""
+        if self._outcome is None:
+            self._process.kill()
+            self._process.join()
+            self._receiver.close()
+            self._outcome = ("error", "cancelled")
+
+
+def prepare() -> None:
+    """Do before a job what every job needs: import the analysis and the writers (torch,
+    MONAI, highdicom, fpdf: seconds) and load the model. The worker's spare pipeline
+    process calls this while it waits for a job (:mod:`ccta_ai.service.pipeline_runner`).
+
+    Raises:
+        ModelError: the bundle is missing or its weights fail the checksum (the job
+            that follows reports it).
+    """
+    import ccta_ai.analysis.pipeline
+    import ccta_ai.dicom_out.pdf
+    import ccta_ai.dicom_out.sc
+    import ccta_ai.dicom_out.seg
+    import ccta_ai.dicom_out.sr
+    import ccta_ai.imaging.loader  # noqa: F401
+    from ccta_ai.analysis.segment import cached_bundle, resolve_device
+
+    cached_bundle(None, resolve_device("auto"))
 
 
 def run(series_files: list[Path], out_dir: Path, config: object) -> list[Path]:

@@ -85,9 +85,25 @@ def _as_uint8(name: str, labels: np.ndarray, shape: tuple[int, int, int]) -> np.
 
 
 def _present(labels: np.ndarray) -> set[int]:
-    """Values present in a uint8 label map (a count is faster than ``np.unique``)."""
-    counts = np.bincount(labels.ravel(), minlength=256)
+    """Non-zero values present in a uint8 label map. Only the non-zero voxels are
+    counted: a coronary map is >99.9 % background, and counting all of a
+    full study's 70 M voxels took 0.7 s."""
+    counts = np.bincount(labels[labels != 0], minlength=256)
     return {int(v) for v in np.flatnonzero(counts)}
+
+
+def _occupied(*maps: np.ndarray) -> tuple[slice, ...]:
+    """The smallest box holding every non-zero voxel of ``maps`` (same shape); an empty
+    box when all are zero."""
+    occupied = np.zeros(maps[0].shape[0], dtype=bool), np.zeros(maps[0].shape[1:], dtype=bool)
+    for labels in maps:
+        occupied[0][:] |= labels.any(axis=(1, 2))
+        occupied[1][:] |= labels.any(axis=0)
+    box = []
+    for flags in (occupied[0], occupied[1].any(axis=1), occupied[1].any(axis=0)):
+        where = np.flatnonzero(flags)
+        box.append(slice(int(where[0]), int(where[-1]) + 1) if where.size else slice(0, 0))
+    return tuple(box)
 
 
 def plan_segments(segment_labels: np.ndarray, plaque_labels: np.ndarray) -> list[SegmentPlan]:
@@ -154,6 +170,8 @@ def label_map(
     plans: list[SegmentPlan], segment_labels: np.ndarray, plaque_labels: np.ndarray
 ) -> np.ndarray:
     """One uint8 map of SEG segment numbers (lumen wins where a voxel is both)."""
+    combined = np.zeros(segment_labels.shape, dtype=np.uint8)
+    box = _occupied(segment_labels, plaque_labels)
     lumen_lut = np.zeros(256, dtype=np.uint8)
     plaque_lut = np.zeros(256, dtype=np.uint8)
     for plan in plans:
@@ -161,9 +179,10 @@ def label_map(
             lumen_lut[plan.lumen_label] = plan.number
         if plan.plaque_label:
             plaque_lut[plan.plaque_label] = plan.number
-    combined = np.take(lumen_lut, segment_labels)
-    plaque = np.take(plaque_lut, plaque_labels)
-    np.copyto(combined, plaque, where=combined == 0)
+    inside = np.take(lumen_lut, segment_labels[box])
+    plaque = np.take(plaque_lut, plaque_labels[box])
+    np.copyto(inside, plaque, where=inside == 0)
+    combined[box] = inside
     return combined
 
 
