@@ -11,6 +11,8 @@ The worker runs them in a child process (``CctaAi.Workers.Pipeline =
 * anything else: writes one output object derived from the first input file.
 
 ``with_report`` also writes a minimal SR (one vessel, a CAD-RADS grade) for the demo.
+In a spare pipeline process, :func:`prepare` runs before the request comes; the job
+then records ``waited_as_spare`` (seconds since then) among its stage times.
 """
 
 from __future__ import annotations
@@ -47,8 +49,18 @@ def write_output(series_files: list[Path], out_dir: Path) -> Path:
     return path
 
 
+_PREPARED_AT: list[float] = []
+
+
+def prepare() -> None:
+    """What a spare pipeline process calls before its request (records when)."""
+    _PREPARED_AT.append(time.monotonic())
+
+
 def by_description(series_files: list[Path], out_dir: Path, config: PipelineConfig
                    ) -> list[Path]:
+    if _PREPARED_AT:
+        config.stage_times_s["waited_as_spare"] = time.monotonic() - _PREPARED_AT[0]
     description = str(pydicom.dcmread(series_files[0], stop_before_pixels=True)
                       .get("SeriesDescription", ""))
     started = time.perf_counter()

@@ -114,6 +114,54 @@ def test_success_stores_the_outputs_and_records_stages(tmp_path: Path) -> None:
         (tmp_path / "state" / "work").iterdir())
 
 
+def test_the_job_runs_in_the_spare_process_started_before_it(tmp_path: Path) -> None:
+    worker, store, _ = make_worker(tmp_path, {"a": input_series(tmp_path, "a", "CCTA")})
+    worker._start_spare()
+    spare = worker._spare
+    assert spare is not None
+    job_id = enqueue(store, "a")
+    assert worker.run(once=True) == 0
+    job = store.get(job_id)
+    assert job is not None and job.state == "done", job
+    assert job.stages["pipeline.waited_as_spare_s"] > 0, job.stages  # prepared, then the job
+    assert spare.wait(timeout=5) == 0  # it ran the job and exited
+    assert worker._spare is None
+
+
+def test_without_prestart_each_job_starts_its_own_process(tmp_path: Path) -> None:
+    worker, store, _ = make_worker(tmp_path, {"a": input_series(tmp_path, "a", "CCTA")},
+                                      prestart_pipeline=False)
+    job_id = enqueue(store, "a")
+    assert worker.run(once=True) == 0
+    job = store.get(job_id)
+    assert job is not None and job.state == "done", job
+    assert "pipeline.waited_as_spare_s" not in job.stages
+
+
+def test_a_dead_spare_is_replaced_by_a_new_process(tmp_path: Path) -> None:
+    worker, store, _ = make_worker(tmp_path, {"a": input_series(tmp_path, "a", "CCTA")})
+    worker._start_spare()
+    spare = worker._spare
+    assert spare is not None
+    spare.kill()
+    spare.wait()
+    job_id = enqueue(store, "a")
+    assert worker.run(once=True) == 0
+    job = store.get(job_id)
+    assert job is not None and job.state == "done", job
+
+
+def test_a_stopping_worker_ends_its_spare(tmp_path: Path) -> None:
+    worker, _, _ = make_worker(tmp_path, {})
+    stopper = threading.Timer(1.5, worker.stop_requested.set)
+    stopper.start()
+    assert worker.run() == 0  # starts a spare, finds no job, stops
+    spares = [line for line in subprocess.run(
+        ["ps", "-o", "pid=,args=", "--ppid", str(os.getpid())], capture_output=True, text=True,
+        check=True).stdout.splitlines() if "--spare" in line and "<defunct>" not in line]
+    assert spares == []
+
+
 def test_a_rerun_replaces_the_earlier_outputs(tmp_path: Path) -> None:
     worker, store, port = make_worker(tmp_path, {"a": input_series(tmp_path, "a", "CCTA")})
     job_id = enqueue(store, "a")

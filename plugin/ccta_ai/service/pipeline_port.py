@@ -13,8 +13,10 @@ end up in the job). It raises a :class:`~ccta_ai.errors.CctaAiError` to fail the
 with that message (never retried: the same input gives the same error); any other
 exception fails it as a pipeline error.
 
-The analysis pipeline does not exist yet: :func:`run` loads the series (so input
-problems are reported for real) and then raises :class:`AnalysisUnavailableError`.
+The configured default is :func:`ccta_ai.pipeline.run` (the whole analysis).
+:func:`run` here is a stand-in for tests and for checking an installation without the
+analysis: it loads the series (so input problems are reported for real) and then raises
+:class:`AnalysisUnavailableError`.
 """
 
 from __future__ import annotations

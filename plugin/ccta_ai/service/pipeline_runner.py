@@ -12,6 +12,13 @@ output folder and where to write the result::
 The result is ``{"ok": true, "outputs": [...], "stage_times_s": {...}}`` or
 ``{"ok": false, "kind": "input" | "unavailable" | "error", "error": "..."}``. The
 process exits 0 whenever it wrote a result; it also exits when its worker dies.
+
+Started as ``python -m ccta_ai.service.pipeline_runner --spare module:function``, the
+process gets ready before there is a job: it imports the pipeline, calls the module's
+``prepare()`` when it has one (:func:`ccta_ai.pipeline.prepare` loads the model), then
+reads the request path from its stdin. The worker keeps one such spare, so a job's
+analysis starts without the seconds of imports (see ``Workers.PrestartPipeline``).
+A spare whose stdin closes without a path exits 0.
 """
 
 from __future__ import annotations
@@ -77,14 +84,38 @@ def run_request(request: dict[str, Any]) -> dict[str, Any]:
             "stage_times_s": config.stage_times_s}
 
 
+def prepare(spec: str) -> None:
+    """Import the pipeline ``spec`` and run its module's ``prepare()`` if it has one.
+    A failure is only logged: the job that follows meets it again and reports it."""
+    try:
+        function = load_pipeline(spec)
+        prepare_module = getattr(sys.modules[function.__module__], "prepare", None)
+        if callable(prepare_module):
+            prepare_module()
+    except Exception:
+        traceback.print_exc()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m ccta_ai.service.pipeline_runner REQUEST.json", file=sys.stderr)
+    spare = len(args) == 2 and args[0] == "--spare"
+    if len(args) != 1 and not spare:
+        print("usage: python -m ccta_ai.service.pipeline_runner REQUEST.json\n"
+              "       python -m ccta_ai.service.pipeline_runner --spare module:function",
+              file=sys.stderr)
         return 2
-    request = json.loads(Path(args[0]).read_text("utf-8"))
-    parent_pid = int(request.get("parent_pid") or os.getppid())
-    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+    if spare:
+        threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+        prepare(args[1])
+        request_path = sys.stdin.readline().strip()
+        if not request_path:
+            return 0
+    else:
+        request_path = args[0]
+    request = json.loads(Path(request_path).read_text("utf-8"))
+    if not spare:
+        parent_pid = int(request.get("parent_pid") or os.getppid())
+        threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
     result = run_request(request)
     result_path = Path(request["result"])
     tmp = result_path.with_suffix(".tmp")

@@ -128,6 +128,8 @@ class Settings:
     workers: int = 1
     start_workers: bool = True
     pipeline: str = DEFAULT_PIPELINE
+    #: Keep the next job's pipeline process started (imports and model loaded).
+    prestart_pipeline: bool = True
     lease_s: float = 60.0
     heartbeat_s: float = 10.0
     poll_s: float = 1.0
@@ -306,6 +308,7 @@ def settings_from_orthanc(config: dict[str, Any], config_dir: Path) -> Settings:
         workers=workers.get_int("Count", 1),
         start_workers=workers.get_bool("Start", True),
         pipeline=pipeline,
+        prestart_pipeline=workers.get_bool("PrestartPipeline", True),
         lease_s=lease_s,
         heartbeat_s=heartbeat_s,
         poll_s=workers.get_number("PollSeconds", 1.0, minimum=0.05),

@@ -1,7 +1,8 @@
 """The worker: its own OS process in the project's venv (torch never inside Orthanc).
 
 Loop: claim a job (a lease) → read the series from Orthanc → run the pipeline function
-in a child process (:mod:`ccta_ai.service.pipeline_runner`) under the job timeout →
+in a child process (:mod:`ccta_ai.service.pipeline_runner`; one is kept started
+ahead of the job, its imports done and its model loaded) under the job timeout →
 replace the series' earlier outputs by the new ones → forward → mark the job. A
 heartbeat thread renews the lease; a worker that lost its lease (it stalled, or the
 series was re-queued meanwhile) drops the job without touching it.
@@ -124,6 +125,7 @@ class Worker:
         self.parent_pid = parent_pid
         self.python = python
         self.stop_requested = threading.Event()
+        self._spare: subprocess.Popen[bytes] | None = None
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -140,6 +142,13 @@ class Worker:
             return 0
         log.info("worker %s ready (Orthanc %s, store %s)", self.worker_id,
                  self.settings.orthanc_url, self.store.path)
+        try:
+            return self._loop(once)
+        finally:
+            self._stop_spare()
+
+    def _loop(self, once: bool) -> int:
+        self._start_spare()
         while not self.should_stop():
             try:
                 claim = self.store.claim(self.worker_id, self.settings.lease_s)
@@ -158,7 +167,47 @@ class Worker:
                 log.exception("job %d: recording its outcome failed", claim.job.job_id)
             if once:
                 return 0
+            self._start_spare()
         return 0
+
+    # --- the pipeline process ----------------------------------------------------------
+
+    def _runner_command(self, *args: str) -> list[str]:
+        return [str(self.python), "-m", "ccta_ai.service.pipeline_runner", *args]
+
+    def _start_spare(self) -> None:
+        """Start the next job's pipeline process now: it imports the pipeline and loads
+        the model while there is no job, then waits for a request on its stdin
+        (``Workers.PrestartPipeline``)."""
+        if not self.settings.prestart_pipeline or self.should_stop():
+            return
+        if self._spare is not None and self._spare.poll() is None:
+            return
+        self._spare = subprocess.Popen(
+            self._runner_command("--spare", self.settings.pipeline), stdin=subprocess.PIPE)
+
+    def _stop_spare(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is None:
+            return
+        try:
+            assert spare.stdin is not None
+            spare.stdin.close()  # no request: it exits
+            spare.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            _kill(spare)
+
+    def _pipeline_process(self, request_path: Path) -> subprocess.Popen[bytes]:
+        """The spare, handed ``request_path``, when it is alive; else a new process."""
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.poll() is None and spare.stdin is not None:
+            try:
+                spare.stdin.write(f"{request_path}\n".encode())
+                spare.stdin.close()
+                return spare
+            except OSError:  # it died just now
+                _kill(spare)
+        return subprocess.Popen(self._runner_command(str(request_path)))
 
     def process(self, claim: Claim) -> None:
         """Do one claimed job and record its outcome; never raises."""
@@ -267,8 +316,7 @@ class Worker:
             "out_dir": str(work_dir / "output"), "config": asdict(config),
             "result": str(result_path), "parent_pid": os.getpid(),
         }), "utf-8")
-        child = subprocess.Popen(
-            [self.python, "-m", "ccta_ai.service.pipeline_runner", str(request_path)])
+        child = self._pipeline_process(request_path)
         deadline = started + self.settings.job_timeout_s
         try:
             while True:
