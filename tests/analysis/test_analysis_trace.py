@@ -18,7 +18,7 @@ from analysis_phantom import (
 )
 
 from ccta_ai.analysis.coronary import analyse_coronaries
-from ccta_ai.analysis.trace import CenterlineTree, trace_centerlines
+from ccta_ai.analysis.trace import CenterlineTree, TraceOptions, trace_centerlines
 from ccta_ai.errors import GeometryValueError
 from ccta_ai.imaging.volume import Volume
 
@@ -122,6 +122,55 @@ def test_without_seeds_the_tree_starts_next_to_the_aorta() -> None:
     (vessel,) = trace_centerlines(mask & ~aorta, volume, aorta_mask=aorta).vessels
     assert vessel.origin == "aorta"
     assert np.linalg.norm(vessel.points_lps_mm[0] - axis[-1]) < 3.0
+
+
+@pytest.fixture(scope="module")
+def vessel_and_loose_piece() -> tuple[Volume, np.ndarray, np.ndarray, np.ndarray]:
+    """A 40 mm vessel from an ostium and, 25 mm away (too far to bridge), a 15 mm piece
+    as thick as a small coronary."""
+    vessel = line([0.0, 0.0, 0.0], [0.0, 40.0, 0.0])
+    loose = line([25.0, 10.0, 0.0], [25.0, 25.0, 0.0])
+    volume, mask = render([Tube(vessel, np.full(len(vessel), 1.5)),
+                           Tube(loose, np.full(len(loose), 1.2))], AXIAL)
+    return volume, mask, vessel, loose
+
+
+def test_a_piece_that_joins_no_ostium_tree_is_left_out_with_a_note(
+    vessel_and_loose_piece: tuple[Volume, np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    volume, mask, vessel, _ = vessel_and_loose_piece
+    tree = trace_centerlines(mask, volume, ostia_lps_mm=vessel[:1])
+    (traced,) = tree.vessels
+    assert traced.origin == "ostium"
+    assert distances_to_curve(traced.points_lps_mm, vessel).max() < 0.3
+    (note,) = [n for n in tree.notes if "left out of the analysis" in n]
+    assert note.startswith("1 piece(s) of the segmentation (1") and "ostium" in note
+
+
+def test_without_an_ostium_every_piece_is_kept(
+    vessel_and_loose_piece: tuple[Volume, np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    volume, mask, vessel, _ = vessel_and_loose_piece
+    tree = trace_centerlines(mask, volume)
+    assert sorted(round(v.length_mm / 5) * 5 for v in tree.vessels) == [15, 40]
+    assert {v.origin for v in tree.vessels} == {"thickest-end"}
+    assert not any("left out of the analysis" in n for n in tree.notes)
+    kept = trace_centerlines(mask, volume, ostia_lps_mm=vessel[:1],
+                             options=TraceOptions(keep_loose_pieces=True))
+    assert sorted(v.origin for v in kept.vessels) == ["ostium", "thickest-end"]
+
+
+def test_a_short_piece_at_the_aorta_is_left_out_a_long_one_kept() -> None:
+    vessel = line([0.0, 0.0, 0.0], [0.0, 40.0, 0.0])
+    stub = line([12.0, 0.0, 0.0], [12.0, 6.0, 0.0])  # 6 mm, touching the aorta
+    volume, mask = render([Tube(vessel, np.full(len(vessel), 1.5)),
+                           Tube(stub, np.full(len(stub), 1.0))], AXIAL, margin_mm=8.0)
+    centres = volume.index_to_lps(np.indices(volume.shape).reshape(3, -1).T)
+    aorta = (np.linalg.norm(centres - [6.0, -7.0, 0.0], axis=1) < 5.0).reshape(volume.shape)
+    tree = trace_centerlines(mask & ~aorta, volume, aorta_mask=aorta)
+    (traced,) = tree.vessels
+    assert traced.origin == "aorta" and traced.length_mm > 35.0
+    assert any("touch the aorta but are shorter than 10 mm" in n for n in tree.notes)
 
 
 def test_a_leak_into_a_chamber_is_left_out_and_the_vessel_kept() -> None:

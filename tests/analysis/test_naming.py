@@ -157,7 +157,8 @@ def test_naming_accuracy_counts_missed_length() -> None:
 
 def test_paint_segment_labels_feet_first_grid() -> None:
     """Lumen voxels take the segment of the nearest centreline point; unnamed branches
-    19; background 0; on a feet-first grid (slice order reversed)."""
+    19; background and lumen far from every centreline 0; on a feet-first grid (slice
+    order reversed)."""
     affine = np.diag([-0.8, 0.5, 0.5, 1.0])  # slices towards the feet
     affine[:3, 3] = [20.0, -10.0, -10.0]
     volume = Volume(np.zeros((30, 40, 40), np.float32), affine)
@@ -173,9 +174,11 @@ def test_paint_segment_labels_feet_first_grid() -> None:
     near_trunk = np.hypot(lps[..., 0], lps[..., 2] - 5.0) <= 1.0
     near_branch = (np.hypot(lps[..., 0], lps[..., 1]) <= 0.6) & (lps[..., 2] > 7.0)
     mask = (near_trunk & (np.abs(lps[..., 1]) <= 8.0)) | (near_branch & (lps[..., 2] < 12.5))
-    labels = paint_segment_labels(vessels, mask, volume)
+    stray = (np.hypot(lps[..., 0] - 5.0, lps[..., 2] - 5.0) <= 1.0) & (np.abs(lps[..., 1]) <= 3.0)
+    assert stray.any() and not (stray & mask).any()  # lumen 5 mm from the trunk, not traced
+    labels = paint_segment_labels(vessels, mask | stray, volume)
     assert labels.dtype == np.uint8 and labels.shape == volume.shape
-    assert set(np.unique(labels[~mask])) == {0}
+    assert set(np.unique(labels[~mask])) == {0}  # the stray piece too: beyond 2 r + 1 mm
     assert set(np.unique(labels[mask & near_trunk & (lps[..., 1] < -2.0)])) == {6}
     assert set(np.unique(labels[mask & near_trunk & (lps[..., 1] > 2.0)])) == {7}
     assert set(np.unique(labels[mask & near_branch & (lps[..., 2] > 8.0)])) == {OTHER_LUMEN}

@@ -38,6 +38,11 @@ from ccta_ai.errors import GeometryValueError
 from ccta_ai.imaging.volume import Volume
 
 OTHER_LUMEN = 19  # painted label of lumen on branches without an SCCT segment
+#: A lumen voxel is painted when it lies within REACH_RADII × the radius at its nearest
+#: centreline point + REACH_MARGIN_MM of that point (bifurcations and oval lumens
+#: reach beyond one radius; the lumen of pieces left out of the tree lies farther).
+REACH_RADII = 2.0
+REACH_MARGIN_MM = 1.0
 _NO_SEGMENT = -1  # named, but outside the 18-segment model (septal, acute marginal...)
 _UNATTACHED = ("thickest-end",)
 _LEFT_OSTIUM_SIDE = np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)  # LPS: left and posterior
@@ -639,10 +644,12 @@ def paint_segment_labels(
 ) -> np.ndarray:
     """SCCT segment of every lumen voxel (uint8 on the volume's grid, for the DICOM SEG).
 
-    Each voxel of ``lumen_mask`` takes the segment of its nearest centreline point;
-    points without a segment (septals, marginals, unnamed branches) give
-    :data:`OTHER_LUMEN` (19); background is 0. A branch's first point (which lies on its
-    parent's centreline) is left out, so the parent's lumen keeps the parent's segment.
+    Each voxel of ``lumen_mask`` takes the segment of its nearest centreline point when
+    it lies within ``REACH_RADII`` × the radius there + ``REACH_MARGIN_MM`` of it, and
+    stays 0 otherwise (lumen of pieces left out of the tree); points without a segment
+    (septals, marginals, unnamed branches) give :data:`OTHER_LUMEN` (19); background is
+    0. A branch's first point (which lies on its parent's centreline) is left out, so
+    the parent's lumen keeps the parent's segment.
 
     Raises:
         GeometryValueError: ``lumen_mask`` is not on the volume's grid.
@@ -654,16 +661,21 @@ def paint_segment_labels(
             "resample it onto the volume's grid first"
         )
     labels = np.zeros(volume.shape, dtype=np.uint8)
-    points, values = [], []
+    points, values, reach = [], [], []
     for vessel in vessels:
         first = 1 if vessel.parent_id is not None else 0
         line = vessel.centerline
-        for point, segment in zip(line.points_lps_mm[first:], line.segment[first:], strict=False):
+        for point, segment, radius in zip(line.points_lps_mm[first:], line.segment[first:],
+                                          line.radius_mm[first:], strict=False):
             points.append(point)
             values.append(segment if segment is not None else OTHER_LUMEN)
+            radius = float(radius) if radius is not None and np.isfinite(radius) else 1.0
+            reach.append(REACH_RADII * radius + REACH_MARGIN_MM)
     voxels = np.argwhere(mask)
     if not points or len(voxels) == 0:
         return labels
-    _, nearest = cKDTree(np.asarray(points, dtype=np.float64)).query(volume.index_to_lps(voxels))
-    labels[tuple(voxels.T)] = np.asarray(values, dtype=np.uint8)[nearest]
+    distance, nearest = cKDTree(np.asarray(points, dtype=np.float64)).query(
+        volume.index_to_lps(voxels))
+    near = distance <= np.asarray(reach, dtype=np.float64)[nearest]
+    labels[tuple(voxels[near].T)] = np.asarray(values, dtype=np.uint8)[nearest[near]]
     return labels

@@ -60,6 +60,10 @@ class TraceOptions:
             centre to get the radius (the wall lies between voxel centres).
         skeleton: TEASAR parameters.
         repair: gap-bridging rules; ``None`` disables bridging.
+        keep_loose_pieces: keep the pieces that gap bridging could not join to a tree
+            rooted at an ostium (see :func:`drop_loose_pieces`).
+        min_aorta_tree_mm: a separate tree rooted at the aorta (not at an ostium) shorter
+            than this is left out (a conus branch of its own ostium is longer).
     """
 
     step_mm: float = 0.5
@@ -71,6 +75,8 @@ class TraceOptions:
     max_radius_mm: float | None = 5.0
     skeleton: SkeletonOptions = field(default_factory=SkeletonOptions)
     repair: RepairOptions | None = field(default_factory=RepairOptions)
+    keep_loose_pieces: bool = False
+    min_aorta_tree_mm: float = 10.0
 
 
 @dataclass
@@ -198,6 +204,8 @@ def trace_centerlines(
     bridges: list[Bridge] = []
     if options.repair is not None:
         rooted, bridges = bridge_gaps(rooted, volume, options.repair)
+    if not options.keep_loose_pieces:
+        rooted = drop_loose_pieces(rooted, options.min_aorta_tree_mm, notes)
     tree = CenterlineTree(bridges=bridges, notes=notes)
     for tree_index, graph in enumerate(rooted):
         first = len(tree.vessels)
@@ -206,6 +214,42 @@ def trace_centerlines(
                 _finish(raw, tree, first, tree_index, graph.origin, voxels, options)
             )
     return tree
+
+
+def drop_loose_pieces(
+    graphs: list[CenterlineGraph], min_aorta_tree_mm: float, notes: list[str]
+) -> list[CenterlineGraph]:
+    """The trees that start at an ostium, and those rooted at the aorta at least
+    ``min_aorta_tree_mm`` long; what is left out is counted in ``notes``.
+
+    A piece that gap bridging could not join to an ostium's tree is, in practice, a
+    vein, a pulmonary or bronchial vessel, a bright rim of a chamber or noise that the
+    segmentation kept; its "lesions" were false and its naming was a guess. A true
+    coronary cut off by a long occlusion is lost with it: that occlusion was not found
+    either (it needs a bridged gap). When no tree starts at an ostium or the aorta (the
+    aorta was not found), every piece is kept: the tree is then rooted at its thickest
+    ends and the findings say so.
+    """
+    anchored = [
+        g for g in graphs
+        if g.origin == "ostium" or (g.origin == "aorta" and g.total_length_mm >= min_aorta_tree_mm)
+    ]
+    if not anchored:
+        return graphs
+    loose = [g for g in graphs if g.origin not in ANCHORED_ORIGINS]
+    kept = {id(g) for g in anchored}
+    short = [g for g in graphs if g.origin == "aorta" and id(g) not in kept]
+    for pieces, what in (
+        (loose, "joined no tree that starts at an ostium"),
+        (short, f"touch the aorta but are shorter than {min_aorta_tree_mm:g} mm"),
+    ):
+        if pieces:
+            length = sum(g.total_length_mm for g in pieces)
+            notes.append(
+                f"{len(pieces)} piece(s) of the segmentation ({length:.0f} mm of centreline) "
+                f"{what}; they were left out of the analysis"
+            )
+    return anchored
 
 
 def _roots(
