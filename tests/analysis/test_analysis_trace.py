@@ -166,11 +166,14 @@ def test_a_short_piece_at_the_aorta_is_left_out_a_long_one_kept() -> None:
     volume, mask = render([Tube(vessel, np.full(len(vessel), 1.5)),
                            Tube(stub, np.full(len(stub), 1.0))], AXIAL, margin_mm=8.0)
     centres = volume.index_to_lps(np.indices(volume.shape).reshape(3, -1).T)
-    aorta = (np.linalg.norm(centres - [6.0, -7.0, 0.0], axis=1) < 5.0).reshape(volume.shape)
-    tree = trace_centerlines(mask & ~aorta, volume, aorta_mask=aorta)
+    aorta = (np.linalg.norm(centres - [13.0, -6.0, 0.0], axis=1) < 5.0).reshape(volume.shape)
+    tree = trace_centerlines(mask & ~aorta, volume, vessel[:1], aorta_mask=aorta)
     (traced,) = tree.vessels
-    assert traced.origin == "aorta" and traced.length_mm > 35.0
+    assert traced.origin == "ostium" and traced.length_mm > 35.0
     assert any("touch the aorta but are shorter than 10 mm" in n for n in tree.notes)
+    # without an ostium, the aorta may be wrong: nothing is left out
+    unseeded = trace_centerlines(mask & ~aorta, volume, aorta_mask=aorta)
+    assert sorted(v.origin for v in unseeded.vessels) == ["aorta", "aorta"]
 
 
 def test_a_leak_into_a_chamber_is_left_out_and_the_vessel_kept() -> None:

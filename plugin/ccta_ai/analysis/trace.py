@@ -226,16 +226,16 @@ def drop_loose_pieces(
     vein, a pulmonary or bronchial vessel, a bright rim of a chamber or noise that the
     segmentation kept; its "lesions" were false and its naming was a guess. A true
     coronary cut off by a long occlusion is lost with it: that occlusion was not found
-    either (it needs a bridged gap). When no tree starts at an ostium or the aorta (the
-    aorta was not found), every piece is kept: the tree is then rooted at its thickest
-    ends and the findings say so.
+    either (it needs a bridged gap). When no tree starts at an ostium (no ostium was
+    placed: the aorta was not found, or was mistaken for another structure, and a tree
+    "at the aorta" may then be rooted anywhere), every piece is kept.
     """
+    if not any(g.origin == "ostium" for g in graphs):
+        return graphs
     anchored = [
         g for g in graphs
         if g.origin == "ostium" or (g.origin == "aorta" and g.total_length_mm >= min_aorta_tree_mm)
     ]
-    if not anchored:
-        return graphs
     loose = [g for g in graphs if g.origin not in ANCHORED_ORIGINS]
     kept = {id(g) for g in anchored}
     short = [g for g in graphs if g.origin == "aorta" and id(g) not in kept]
