@@ -54,12 +54,18 @@ class KeyImage:
 
 
 def cpr_vessels(findings: Findings) -> list[Vessel]:
-    """Main vessels, then every other vessel with a lesion, in the findings' order."""
+    """Main vessels, then every other vessel with a lesion, in the findings' order.
+
+    A side twig that the naming gave its parent's name (a few mm off the LCx, called
+    LCx) is not a main vessel of its own: its parent's pictures show that vessel.
+    """
     with_lesion = {lesion.vessel_id for lesion in findings.lesions}
     named = any(v.name for v in findings.vessels)
     chosen = []
     for vessel in findings.vessels:
-        main = vessel.name in MAIN_VESSELS if named else vessel.parent_id is None
+        parent = findings.vessels[vessel.parent_id] if vessel.parent_id is not None else None
+        twig = parent is not None and parent.name == vessel.name
+        main = (vessel.name in MAIN_VESSELS and not twig) if named else parent is None
         if main or vessel.vessel_id in with_lesion:
             chosen.append(vessel)
     return chosen
@@ -79,11 +85,26 @@ def lesion_marks(findings: Findings, path: VesselPath) -> list[LesionMark]:
         offset = _vessel_offset(findings, path, lesion.vessel_id)
         if offset is None or offset + lesion.mld_s_mm > path.length_mm + 0.5:
             continue
+        if lesion.mld_s_mm > _end_on_path_mm(findings, path, lesion.vessel_id) + 0.5:
+            continue  # on an ancestor, beyond the branch point where the path leaves it
         label = segment_name(lesion.segment) if lesion.segment else ""
         marks.append(LesionMark(offset + lesion.mld_s_mm, offset + lesion.start_s_mm,
                                 offset + lesion.end_s_mm, lesion.pct_diameter_stenosis, label,
                                 lesion.reference_diameter_mm))
     return marks
+
+
+def _end_on_path_mm(findings: Findings, path: VesselPath, vessel_id: int) -> float:
+    """Arc length along ``vessel_id`` (from its first point) where ``path`` leaves it:
+    the branch point of the next vessel on the path; the whole vessel when it is last."""
+    k = path.vessel_ids.index(vessel_id)
+    if k == len(path.vessel_ids) - 1:
+        return float("inf")
+    branch = findings.vessels[path.vessel_ids[k + 1]].parent_point
+    if branch is None:
+        return float("inf")
+    points = np.asarray(findings.vessels[vessel_id].centerline.points_lps_mm, dtype=np.float64)
+    return float(np.linalg.norm(np.diff(points[: branch + 1], axis=0), axis=1).sum())
 
 
 def _vessel_offset(findings: Findings, path: VesselPath, vessel_id: int) -> float | None:
