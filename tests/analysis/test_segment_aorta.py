@@ -126,3 +126,21 @@ def test_no_ascending_aorta_is_reported_not_invented(make) -> None:  # type: ign
     result = find_aorta(Volume(make(), affine))
     assert not result.found and not result.mask.any()
     assert result.notes and "aorta" in result.notes[0]
+
+
+def test_an_aorta_whose_circle_is_lost_over_a_few_millimetres_is_found_whole() -> None:
+    """Over 3.2 mm (4 slices) the ascending aorta is not a bright circle (where a
+    coronary or the atrial appendage spoils it on real studies): without bridging, its
+    upper part alone would be taken, without the root and the ostia."""
+    hu, ascending, affine = _scene(seed=2)
+    k = np.indices(hu.shape)[0]
+    z = 44.0 - k * SPACING_MM
+    spoiled = ascending & (z >= 8.0) & (z < 11.2)
+    hu[spoiled] = 110.0
+    result = find_aorta(Volume(hu, affine))
+    assert result.found, result.notes
+    below = ascending & (z < 8.0)  # the lower part with the root (and the ostia)
+    assert float((result.mask & below).sum()) / below.sum() >= 0.9
+    assert float((result.mask & ~ascending).sum()) / result.mask.sum() < 0.1
+    tracked_mm = float(result.notes[0].split(" mm tracked")[0].rsplit(" ", 1)[1])
+    assert tracked_mm >= 60.0  # one track through the gap (the aorta is 64 mm long here)

@@ -47,6 +47,7 @@ class AortaOptions:
     max_radius_mm: float = 25.0
     min_roundness: float = 0.7  # inscribed radius / equivalent-disc radius
     min_track_mm: float = 15.0
+    max_gap_mm: float = 5.0  # a track may miss its circle over this many mm of slices
     link_shift: float = 0.5  # centre may move this fraction of the radius per slice
     link_radius_ratio: float = 1.35
     max_growth: float = 1.35  # a track's radius stays under this times its median (root,
@@ -196,35 +197,53 @@ def _circles(
 def _link(
     circles: list[list[Circle]], spacing: np.ndarray, options: AortaOptions
 ) -> list[list[Circle]]:
-    """Chains of circles over consecutive slices (top to bottom)."""
-    open_tracks: list[list[Circle]] = []
+    """Chains of circles over consecutive slices (top to bottom). A chain survives up
+    to ``max_gap_mm`` of slices without a circle (where a coronary or the atrial
+    appendage touching the aorta spoils its roundness); the missing circles are
+    interpolated."""
+    max_misses = int(options.max_gap_mm / spacing[0])
+    open_tracks: list[tuple[list[Circle], int]] = []  # (track, slices missed since its last)
     done: list[list[Circle]] = []
-    for slice_circles in circles:
-        continued: list[list[Circle]] = []
+    for index, slice_circles in enumerate(circles):
+        continued: list[tuple[list[Circle], int]] = []
         used: set[int] = set()
-        for track in open_tracks:
+        for track, misses in open_tracks:
             last = track[-1]
             best, best_shift = None, np.inf
+            typical = float(np.median([c.radius_mm for c in track]))
             for number, circle in enumerate(slice_circles):
                 if number in used:
                     continue
                 shift_mm = float(np.linalg.norm((circle.centre - last.centre) * spacing[1:]))
                 ratio = max(circle.radius_mm, last.radius_mm) / min(circle.radius_mm,
                                                                       last.radius_mm)
-                typical = float(np.median([c.radius_mm for c in track]))
-                if shift_mm <= options.link_shift * last.radius_mm + spacing[0] and (
+                if shift_mm <= options.link_shift * last.radius_mm + spacing[0] * (1 + misses) and (
                     ratio <= options.link_radius_ratio
                 ) and circle.radius_mm <= options.max_growth * typical and shift_mm < best_shift:
                     best, best_shift = number, shift_mm
-            if best is None:
-                done.append(track)
-            else:
+            if best is not None:
                 used.add(best)
-                continued.append([*track, slice_circles[best]])
-        continued.extend([c] for n, c in enumerate(slice_circles) if n not in used)
+                continued.append(([*track, *_between(last, slice_circles[best]),
+                                   slice_circles[best]], 0))
+            elif misses < max_misses and index < len(circles) - 1:
+                continued.append((track, misses + 1))
+            else:
+                done.append(track)
+        continued.extend(([c], 0) for n, c in enumerate(slice_circles) if n not in used)
         open_tracks = continued
-    done.extend(open_tracks)
+    done.extend(track for track, _ in open_tracks)
     return [t for t in done if len(t) * spacing[0] >= options.min_track_mm]
+
+
+def _between(first: Circle, second: Circle) -> list[Circle]:
+    """Circles interpolated on the slices strictly between ``first`` and ``second``."""
+    gap = second.slice_index - first.slice_index
+    return [
+        Circle(first.slice_index + k, first.centre + (second.centre - first.centre) * k / gap,
+               first.radius_mm + (second.radius_mm - first.radius_mm) * k / gap,
+               first.median_hu, first.bone_ring)
+        for k in range(1, gap)
+    ]
 
 
 def _choose(
