@@ -95,12 +95,13 @@ def _present(labels: np.ndarray) -> set[int]:
 def _occupied(*maps: np.ndarray) -> tuple[slice, ...]:
     """The smallest box holding every non-zero voxel of ``maps`` (same shape); an empty
     box when all are zero."""
-    occupied = np.zeros(maps[0].shape[0], dtype=bool), np.zeros(maps[0].shape[1:], dtype=bool)
+    slices = np.zeros(maps[0].shape[0], dtype=bool)
+    plane = np.zeros(maps[0].shape[1:], dtype=bool)
     for labels in maps:
-        occupied[0][:] |= labels.any(axis=(1, 2))
-        occupied[1][:] |= labels.any(axis=0)
+        slices |= labels.any(axis=(1, 2))
+        plane |= labels.any(axis=0)
     box = []
-    for flags in (occupied[0], occupied[1].any(axis=1), occupied[1].any(axis=0)):
+    for flags in (slices, plane.any(axis=1), plane.any(axis=0)):
         where = np.flatnonzero(flags)
         box.append(slice(int(where[0]), int(where[-1]) + 1) if where.size else slice(0, 0))
     return tuple(box)

@@ -85,26 +85,13 @@ def lesion_marks(findings: Findings, path: VesselPath) -> list[LesionMark]:
         offset = _vessel_offset(findings, path, lesion.vessel_id)
         if offset is None or offset + lesion.mld_s_mm > path.length_mm + 0.5:
             continue
-        if lesion.mld_s_mm > _end_on_path_mm(findings, path, lesion.vessel_id) + 0.5:
+        if lesion.mld_s_mm > path.ends_mm[path.vessel_ids.index(lesion.vessel_id)] + 0.5:
             continue  # on an ancestor, beyond the branch point where the path leaves it
         label = segment_name(lesion.segment) if lesion.segment else ""
         marks.append(LesionMark(offset + lesion.mld_s_mm, offset + lesion.start_s_mm,
                                 offset + lesion.end_s_mm, lesion.pct_diameter_stenosis, label,
                                 lesion.reference_diameter_mm))
     return marks
-
-
-def _end_on_path_mm(findings: Findings, path: VesselPath, vessel_id: int) -> float:
-    """Arc length along ``vessel_id`` (from its first point) where ``path`` leaves it:
-    the branch point of the next vessel on the path; the whole vessel when it is last."""
-    k = path.vessel_ids.index(vessel_id)
-    if k == len(path.vessel_ids) - 1:
-        return float("inf")
-    branch = findings.vessels[path.vessel_ids[k + 1]].parent_point
-    if branch is None:
-        return float("inf")
-    points = np.asarray(findings.vessels[vessel_id].centerline.points_lps_mm, dtype=np.float64)
-    return float(np.linalg.norm(np.diff(points[: branch + 1], axis=0), axis=1).sum())
 
 
 def _vessel_offset(findings: Findings, path: VesselPath, vessel_id: int) -> float | None:

@@ -31,6 +31,8 @@ class VesselPath:
         segment: ``(n,)`` SCCT segment number per point (0 where unlabelled).
         offset_mm: arc length on the path of the vessel's own first point.
         vessel_ids: the vessels on the path, ostium first (the vessel itself last).
+        ends_mm: per vessel on the path, the arc length along it (from its own first
+            point) where the path leaves it for the next one; ``inf`` for the last.
     """
 
     points_lps_mm: np.ndarray
@@ -41,6 +43,7 @@ class VesselPath:
     segment: np.ndarray
     offset_mm: float
     vessel_ids: tuple[int, ...]
+    ends_mm: tuple[float, ...] = ()
 
     @property
     def length_mm(self) -> float:
@@ -90,12 +93,14 @@ def vessel_path(
     pieces: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     offset_mm = 0.0
+    ends_mm: list[float] = []
     for member, last in chain:
         points = np.asarray(member.centerline.points_lps_mm, dtype=np.float64).reshape(-1, 3)
         segment = np.array([0 if n is None else n for n in member.centerline.segment] or
                            [0] * len(points), dtype=np.int32)
         if last is not None:
             points, segment = points[: last + 1], segment[: last + 1]
+        ends_mm.append(float(arc_length_mm(points)[-1]) if last is not None else float("inf"))
         if member is vessel and pieces:
             offset_mm = float(arc_length_mm(np.concatenate(pieces))[-1])
             offset_mm += float(np.linalg.norm(points[0] - pieces[-1][-1]))
@@ -114,7 +119,7 @@ def vessel_path(
     tangents, normals, binormals = rotation_minimising_frame(resampled)
     ids = tuple(member.vessel_id for member, _ in chain)
     return VesselPath(resampled, s_new, tangents, normals, binormals, segment[nearest],
-                      offset_mm, ids)
+                      offset_mm, ids, tuple(ends_mm))
 
 
 def _reference_normal(tangent: np.ndarray) -> np.ndarray:
