@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from analysis_phantom import (
     AXIAL,
+    LUMEN_HU,
     OBLIQUE_FEET_FIRST,
     Tube,
     circle_overlap_area,
@@ -80,3 +81,30 @@ def test_eccentric_calcified_plaque_narrows_the_lumen() -> None:
     assert np.nanmax(area[at_plaque]) < lumen_area + 1.0
     away = np.abs(np.array(vessel.profile.s_mm) - lesion.mld_s_mm) > 8.0
     assert np.nanmax(calcium[away]) == 0.0
+
+
+def test_a_long_calcified_plaque_does_not_raise_the_lumen_hu() -> None:
+    """Calcium blooming into a narrowed lumen is not lumen: over a plaque nearly as
+    long as the lumen-HU window, the lumen HU stays the contrast's and the calcium is
+    found (taken as lumen HU, calcium's own brightness would hide it)."""
+    radius_mm, calcium_radius_mm, offset_mm = 1.5, 1.5, 1.0
+    direction = unit([0.0, 0.3, 1.0])
+    centre = np.array([0.0, 0.0, 40.0])
+    axis = line(centre - 30 * direction, centre + 30 * direction)
+    plaque_centre = centre + offset_mm * perpendicular_unit(direction)
+    volume, _ = render(
+        [Tube(axis, np.full(len(axis), radius_mm))],
+        AXIAL,
+        calcium=[(plaque_centre - 8 * direction, plaque_centre + 8 * direction, calcium_radius_mm)],
+        seed=5,
+    )
+    points = axis[(axis - centre) @ direction > -25]
+    measured = measure_lumen(volume, points, np.full(len(points), radius_mm))
+    along = (points - centre) @ direction
+    at_plaque = np.abs(along) < 5.0
+    assert np.nanmax(np.abs(measured.lumen_hu[at_plaque] - LUMEN_HU)) < 60.0
+    assert np.nanmin(measured.calcium_area_mm2[at_plaque]) > 1.0
+    healthy = np.abs(along) > 15.0
+    assert np.nanmax(measured.calcium_area_mm2[healthy]) == 0.0
+    narrowed = np.nanmedian(measured.area_mm2[at_plaque])
+    assert narrowed < 0.7 * np.nanmedian(measured.area_mm2[healthy])

@@ -156,3 +156,23 @@ def test_lesions_on_bridges_through_tissue_are_not_reported(
     assert (len(notes) == 0) is kept
     if not kept:
         assert "vessel 7" in notes[0] and "110 HU" in notes[0]
+
+
+def test_lumen_lost_under_calcium_is_a_subtotal_stenosis_not_an_occlusion() -> None:
+    """Calcium's blooming hides a narrow residual lumen: six millimetres without a
+    measured lumen is an occlusion in soft plaque, the tightest resolvable stenosis
+    where the sections hold calcium."""
+    diameter = _noisy(TAPER_MM, seed=3)
+    gone = np.abs(S_MM - 30.0) <= 3.0
+    diameter[gone] = 0.0
+    area = np.pi * diameter**2 / 4
+    usable = np.ones(len(S_MM), dtype=bool)
+    reference = reference_diameter(S_MM, diameter, usable)
+    (soft,) = find_lesions(S_MM, diameter, area, reference, usable)
+    assert soft.occlusion and soft.pct_diameter_stenosis == 100.0
+    calcium = np.where(gone, 2.5, 0.0)
+    (calcified,) = find_lesions(S_MM, diameter, area, reference, usable, calcium_mm2=calcium)
+    assert not calcified.occlusion
+    assert calcified.mld_mm == 0.5
+    assert 70.0 <= calcified.pct_diameter_stenosis < 100.0
+    assert abs(calcified.length_mm - soft.length_mm) < 1e-9

@@ -147,6 +147,7 @@ def _measure_vessel(
         traced.bridged,
         options.stenosis,
         starts_at_ostium=traced.parent is not None or traced.origin in ANCHORED_ORIGINS,
+        calcium_mm2=measured.calcium_area_mm2,
     )
     spans = _drop_bridges_through_tissue(spans, measured, traced.bridged, vessel_id,
                                          options.max_bridged_ring_hu, notes)

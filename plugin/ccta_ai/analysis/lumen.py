@@ -12,6 +12,9 @@ is capped at the vessel's lumen HU, a running upper percentile of the section ce
 along the vessel (robust to lesions and occlusions shorter than half its window). A
 section whose peak rises less than ``min_peak_contrast`` of the way from tissue to
 lumen HU has no measurable lumen (occluded, or below the scanner's resolution).
+Centres far brighter than the vessel's typical centre (calcium blooming into a
+narrowed lumen) take no part in the lumen HU: a calcified plaque as long as the
+window would otherwise raise the lumen HU to the calcium's, and hide itself.
 
 Calcium (brighter than ``max(calcium_min_hu, lumen HU + calcium_above_lumen_hu)``) is
 not lumen, nor is a halo of ``calcium_halo_mm`` around it, nor its blooming into the
@@ -47,6 +50,9 @@ class LumenOptions:
         nominal_radius_window_mm: running window for the vessel's nominal radius.
         lumen_hu_window_mm: running window for the vessel's lumen HU.
         lumen_hu_percentile: percentile of section peaks taken as the lumen HU.
+        lumen_hu_outlier_hu: a section centre brighter than the vessel's median
+            centre by four robust SDs, and at least this, is calcium, not lumen, and
+            is left out of the lumen HU.
         calcium_min_hu: calcium is never below this.
         calcium_above_lumen_hu: calcium is at least this far above the lumen HU.
         calcium_halo_mm: blooming halo around calcium excluded from the lumen.
@@ -64,6 +70,7 @@ class LumenOptions:
     nominal_radius_window_mm: float = 10.0
     lumen_hu_window_mm: float = 20.0
     lumen_hu_percentile: float = 75.0
+    lumen_hu_outlier_hu: float = 50.0
     calcium_min_hu: float = 600.0
     calcium_above_lumen_hu: float = 200.0
     calcium_halo_mm: float = 0.15
@@ -149,6 +156,27 @@ def _running(values: np.ndarray, valid: np.ndarray, window: int, percentile: flo
     return ndimage.percentile_filter(filled, percentile, size=size, mode="nearest")
 
 
+def vessel_lumen_hu(
+    central_hu: np.ndarray,
+    valid: np.ndarray,
+    window: int,
+    percentile: float,
+    outlier_hu: float,
+) -> np.ndarray:
+    """The lumen HU along a vessel: a running percentile of the section centres,
+    leaving out centres brighter than the vessel's median centre by more than four
+    robust standard deviations of the centres, and at least ``outlier_hu`` (calcium
+    blooming into a narrow lumen; the median is healthy lumen as long as most of the
+    vessel is)."""
+    valid = np.asarray(valid, dtype=bool) & np.isfinite(central_hu)
+    if valid.any():
+        typical = float(np.median(central_hu[valid]))
+        spread = 1.4826 * float(np.median(np.abs(central_hu[valid] - typical)))
+        clean = valid & (central_hu <= typical + max(outlier_hu, 4.0 * spread))
+        valid = clean if clean.any() else valid
+    return _running(central_hu, valid, window, percentile)
+
+
 def measure_lumen(
     volume: Volume,
     points_lps_mm: np.ndarray,
@@ -199,7 +227,9 @@ def measure_lumen(
     stats = _section_statistics(sections, radial, nominal, half_width, options)
     window = round(options.lumen_hu_window_mm / step)
     inside = stats.inside
-    lumen_hu = _running(stats.central_hu, inside, window, options.lumen_hu_percentile)
+    lumen_hu = vessel_lumen_hu(
+        stats.central_hu, inside, window, options.lumen_hu_percentile, options.lumen_hu_outlier_hu
+    )
     background_hu = np.clip(
         _running(stats.background_hu, np.isfinite(stats.background_hu), window, 50.0),
         *options.background_range_hu,

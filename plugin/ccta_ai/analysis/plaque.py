@@ -52,6 +52,7 @@ from scipy import ndimage
 
 from ccta_ai.analysis.findings import Lesion, Vessel
 from ccta_ai.analysis.geometry import rotation_minimizing_frames
+from ccta_ai.analysis.lumen import vessel_lumen_hu
 from ccta_ai.imaging.volume import Volume
 
 CALCIFIED = 1  # plaque_labels codes
@@ -97,6 +98,7 @@ class PlaqueOptions:
     min_lesion_plaque_mm3: float = 1.5
     min_lesion_remodelling: float = 0.7
     lumen_hu_window_mm: float = 20.0
+    lumen_hu_outlier_hu: float = 50.0
     batch_sections: int = 256
 
 
@@ -176,7 +178,10 @@ def measure_sections(
     measured = np.isfinite(central)
     if measured.sum() < 3:
         return None
-    lumen_hu = _running(central, measured, round(options.lumen_hu_window_mm / step_mm))
+    lumen_hu = vessel_lumen_hu(
+        central, measured, round(options.lumen_hu_window_mm / step_mm), 75.0,
+        options.lumen_hu_outlier_hu,
+    )
     calcium_hu = np.maximum(
         options.calcium_min_hu,
         lumen_hu + max(options.calcium_sd_factor * noise_sd_hu, options.calcium_min_above_lumen_hu),
@@ -356,13 +361,6 @@ def _near_branches(
 
 def floats(values: list[float | None]) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-
-
-def _running(values: np.ndarray, valid: np.ndarray, window: int) -> np.ndarray:
-    positions = np.arange(len(values))
-    filled = np.interp(positions, positions[valid], values[valid])
-    size = max(1, min(window, len(values)) | 1)
-    return np.asarray(ndimage.percentile_filter(filled, 75, size=size, mode="nearest"))
 
 
 def _healthy_median(values: np.ndarray, valid: np.ndarray, calcium: np.ndarray) -> float:

@@ -15,6 +15,9 @@ run that reaches the vessel's distal end is the vessel fading out, not a stenosi
 (unless occluded). A lesion is a total occlusion when the lumen is gone (area below
 ``occlusion_area_mm2``) over ``min_occlusion_mm``; a shorter loss of lumen is a
 subtotal stenosis whose lumen is taken at the resolution limit (``resolution_mm``).
+So is a loss of lumen where the section holds calcium: calcium's blooming hides a
+narrow residual lumen, and CT cannot tell a calcified occlusion from a tight calcified
+stenosis, so it is graded as the tightest stenosis CT resolves, not as an occlusion.
 
 The lesion's site (its "MLD" point) is where the lumen is narrowest relative to the
 local reference; diameter stenosis there uses the area-equivalent diameter, area
@@ -143,11 +146,13 @@ def find_lesions(
     bridged: np.ndarray | None = None,
     options: StenosisOptions | None = None,
     starts_at_ostium: bool = True,
+    calcium_mm2: np.ndarray | None = None,
 ) -> list[LesionSpan]:
     """Lesions along a profile, proximal first.
 
     ``starts_at_ostium`` False means the profile starts at a free end of the mask (an
-    end cap), where narrowing is not a lesion, as at the distal end.
+    end cap), where narrowing is not a lesion, as at the distal end. ``calcium_mm2``
+    (per point) marks the sections whose lost lumen does not count as occlusion.
     """
     options = options or StenosisOptions()
     count = len(s_mm)
@@ -160,6 +165,8 @@ def find_lesions(
     smoothed = median_filter(np.nan_to_num(narrowing, nan=0.0), size=3, mode="nearest")
     smoothed = np.where(usable, smoothed, 0.0)
     occluded = usable & (area_mm2 <= options.occlusion_area_mm2)
+    if calcium_mm2 is not None:
+        occluded &= ~(np.nan_to_num(np.asarray(calcium_mm2, dtype=np.float64)) > 0)
     runs = _merge(_runs(smoothed >= options.extent_threshold_pct), s_mm, options.merge_gap_mm)
     first_usable, last_usable = (int(i) for i in np.flatnonzero(usable)[[0, -1]])
     lesions = []
@@ -187,8 +194,8 @@ def find_lesions(
         mld = 0.0 if occlusion else float(diameter_mm[mld_index])
         mla = 0.0 if occlusion else float(area_mm2[mld_index])
         if not occlusion and mld < options.resolution_mm:
-            # the lumen vanishes over less than min_occlusion_mm: below CT resolution,
-            # not gone; a subtotal stenosis, measured at the resolution limit
+            # the lumen vanishes over less than min_occlusion_mm, or under calcium:
+            # below CT resolution, not gone; a subtotal stenosis, at the resolution limit
             mld = min(options.resolution_mm, 0.99 * reference)
             mla = max(mla, np.pi * mld**2 / 4.0)
         lesions.append(
