@@ -18,6 +18,7 @@ from analysis_phantom import (
 from ccta_ai.analysis.coronary import analyse_coronaries
 from ccta_ai.analysis.geometry import perpendicular_unit, rotation_minimizing_frames
 from ccta_ai.analysis.lumen import measure_lumen, sample_cross_sections, section_grid
+from ccta_ai.imaging.volume import Volume
 
 
 def test_cross_sections_are_orthogonal_to_the_vessel() -> None:
@@ -50,17 +51,34 @@ def test_radius_of_tubes_is_measured_within_a_tenth_of_a_millimetre() -> None:
         assert np.all(measured.calcium_area_mm2 == 0.0)
 
 
-def test_eccentric_calcified_plaque_narrows_the_lumen() -> None:
-    radius_mm, calcium_radius_mm, offset_mm = 1.75, 1.5, 1.3
+def _tube_with_calcium(
+    radius_mm: float,
+    calcium_radius_mm: float,
+    offset_mm: float,
+    half_length_mm: float,
+    plaque_half_mm: float,
+    seed: int,
+) -> tuple[Volume, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A straight oblique tube with a calcium capsule ``offset_mm`` off its axis at its
+    middle; returns the volume, the lumen mask, the axis, its centre and direction."""
     direction = unit([0.0, 0.3, 1.0])
     centre = np.array([0.0, 0.0, 40.0])
-    axis = line(centre - 20 * direction, centre + 20 * direction)
+    axis = line(centre - half_length_mm * direction, centre + half_length_mm * direction)
     plaque_centre = centre + offset_mm * perpendicular_unit(direction)
-    volume, mask = render(
-        [Tube(axis, np.full(len(axis), radius_mm))],
-        AXIAL,
-        calcium=[(plaque_centre - 2 * direction, plaque_centre + 2 * direction, calcium_radius_mm)],
-        seed=3,
+    plaque = (
+        plaque_centre - plaque_half_mm * direction,
+        plaque_centre + plaque_half_mm * direction,
+        calcium_radius_mm,
+    )
+    tube = Tube(axis, np.full(len(axis), radius_mm))
+    volume, mask = render([tube], AXIAL, calcium=[plaque], seed=seed)
+    return volume, mask, axis, centre, direction
+
+
+def test_eccentric_calcified_plaque_narrows_the_lumen() -> None:
+    radius_mm, calcium_radius_mm, offset_mm = 1.75, 1.5, 1.3
+    volume, mask, axis, centre, _ = _tube_with_calcium(
+        radius_mm, calcium_radius_mm, offset_mm, half_length_mm=20.0, plaque_half_mm=2.0, seed=3
     )
     vessel_area = np.pi * radius_mm**2
     lumen_area = vessel_area - circle_overlap_area(radius_mm, calcium_radius_mm, offset_mm)
@@ -87,16 +105,9 @@ def test_a_long_calcified_plaque_does_not_raise_the_lumen_hu() -> None:
     """Calcium blooming into a narrowed lumen is not lumen: over a plaque nearly as
     long as the lumen-HU window, the lumen HU stays the contrast's and the calcium is
     found (taken as lumen HU, calcium's own brightness would hide it)."""
-    radius_mm, calcium_radius_mm, offset_mm = 1.5, 1.5, 1.0
-    direction = unit([0.0, 0.3, 1.0])
-    centre = np.array([0.0, 0.0, 40.0])
-    axis = line(centre - 30 * direction, centre + 30 * direction)
-    plaque_centre = centre + offset_mm * perpendicular_unit(direction)
-    volume, _ = render(
-        [Tube(axis, np.full(len(axis), radius_mm))],
-        AXIAL,
-        calcium=[(plaque_centre - 8 * direction, plaque_centre + 8 * direction, calcium_radius_mm)],
-        seed=5,
+    radius_mm = 1.5
+    volume, _, axis, centre, direction = _tube_with_calcium(
+        radius_mm, 1.5, 1.0, half_length_mm=30.0, plaque_half_mm=8.0, seed=5
     )
     points = axis[(axis - centre) @ direction > -25]
     measured = measure_lumen(volume, points, np.full(len(points), radius_mm))
