@@ -98,6 +98,7 @@ class PlaqueOptions:
     min_lesion_plaque_mm3: float = 1.5
     min_lesion_remodelling: float = 0.7
     lumen_hu_window_mm: float = 20.0
+    lumen_hu_percentile: float = 75.0
     lumen_hu_outlier_hu: float = 50.0
     batch_sections: int = 256
 
@@ -179,7 +180,10 @@ def measure_sections(
     if measured.sum() < 3:
         return None
     lumen_hu = vessel_lumen_hu(
-        central, measured, round(options.lumen_hu_window_mm / step_mm), 75.0,
+        central,
+        measured,
+        round(options.lumen_hu_window_mm / step_mm),
+        options.lumen_hu_percentile,
         options.lumen_hu_outlier_hu,
     )
     calcium_hu = np.maximum(
