@@ -112,7 +112,8 @@ def test_tube_study_end_to_end(tube_analysis) -> None:  # type: ignore[no-untype
     assert lesion.pct_diameter_stenosis == pytest.approx(truth.pct_diameter_stenosis, abs=12)
     assert lesion.plaque is not None and lesion.plaque.composition == "mixed"
     assert findings.grade is not None
-    assert findings.grade.cad_rads == ("3" if lesion.pct_diameter_stenosis < 70 else "4A")
+    pct = lesion.pct_diameter_stenosis  # CAD-RADS follows the measured stenosis
+    assert findings.grade.cad_rads == ("2" if pct < 50 else "3" if pct < 70 else "4A")
     assert analysis.plaque_labels.dtype == np.uint8
     assert set(np.unique(analysis.plaque_labels)) == {0, 1, 2}
     assert (

@@ -12,13 +12,18 @@ is capped at the vessel's lumen HU, a running upper percentile of the section ce
 along the vessel (robust to lesions and occlusions shorter than half its window). A
 section whose peak rises less than ``min_peak_contrast`` of the way from tissue to
 lumen HU has no measurable lumen (occluded, or below the scanner's resolution).
-Centres far brighter than the vessel's typical centre (calcium blooming into a
-narrowed lumen) take no part in the lumen HU: a calcified plaque as long as the
-window would otherwise raise the lumen HU to the calcium's, and hide itself.
+Centres far brighter than the centres around them (calcium blooming into a narrowed
+lumen) take no part in the lumen HU: a calcified plaque as long as the window would
+otherwise raise the lumen HU to the calcium's, and hide itself.
 
-Calcium (brighter than ``max(calcium_min_hu, lumen HU + calcium_above_lumen_hu)``) is
-not lumen, nor is a halo of ``calcium_halo_mm`` around it, nor its blooming into the
-tissue behind it as seen from the centre: a calcified plaque narrows the lumen.
+Calcium (brighter than ``max(calcium_min_hu, blood HU + calcium_above_lumen_hu)``, the
+blood HU being the vessel's highest lumen HU, which partial volume in its small
+distal sections does not lower) is not lumen, nor is a halo of ``calcium_halo_mm``
+around it, nor its blooming into the tissue behind it as seen from the lumen: a
+calcified plaque narrows the lumen. Where the section centre lies in calcium or its
+blooming (a centreline drawn through a calcified plaque), the lumen is looked for
+beside it, at least ``calcium_bloom_mm`` from the calcium; where there is none, the
+lumen is too narrow to be seen beside the calcium.
 
 Per section: lumen area, minimum and maximum diameters (the smallest and largest
 caliper width over 18 directions), the area-equivalent diameter ``2 sqrt(A / pi)``,
@@ -50,12 +55,18 @@ class LumenOptions:
         nominal_radius_window_mm: running window for the vessel's nominal radius.
         lumen_hu_window_mm: running window for the vessel's lumen HU.
         lumen_hu_percentile: percentile of section peaks taken as the lumen HU.
-        lumen_hu_outlier_hu: a section centre brighter than the vessel's median
-            centre by four robust SDs, and at least this, is calcium, not lumen, and
-            is left out of the lumen HU.
+        lumen_hu_outlier_hu: a section centre brighter than the running median of
+            the centres by four times their noise, and at least this, is calcium,
+            not lumen, and is left out of the lumen HU …
+        lumen_hu_outlier_margin_mm: … and so are the centres this close to it.
         calcium_min_hu: calcium is never below this.
-        calcium_above_lumen_hu: calcium is at least this far above the lumen HU.
+        calcium_above_lumen_hu: calcium is at least this far above the blood HU.
         calcium_halo_mm: blooming halo around calcium excluded from the lumen.
+        calcium_bloom_mm: how far calcium's blooming reaches beyond its threshold:
+            lumen is only seen from a bright pixel farther than this from calcium.
+        viewpoint_margin_mm: where the section centre lies in calcium or its
+            blooming (a centreline drawn through a calcified plaque), the lumen is
+            looked for this far beyond the vessel's nominal radius.
         background_range_hu: the surrounding tissue HU is clipped to this range.
         min_contrast_hu: lumen HU must exceed the tissue by this for a valid section.
         min_peak_contrast: a section whose brightest central HU rises less than this
@@ -71,9 +82,12 @@ class LumenOptions:
     lumen_hu_window_mm: float = 20.0
     lumen_hu_percentile: float = 75.0
     lumen_hu_outlier_hu: float = 50.0
-    calcium_min_hu: float = 600.0
-    calcium_above_lumen_hu: float = 200.0
+    lumen_hu_outlier_margin_mm: float = 2.0
+    calcium_min_hu: float = 400.0
+    calcium_above_lumen_hu: float = 150.0
     calcium_halo_mm: float = 0.15
+    calcium_bloom_mm: float = 0.75
+    viewpoint_margin_mm: float = 0.5
     background_range_hu: tuple[float, float] = (-200.0, 150.0)
     min_contrast_hu: float = 100.0
     min_peak_contrast: float = 0.45
@@ -162,17 +176,26 @@ def vessel_lumen_hu(
     window: int,
     percentile: float,
     outlier_hu: float,
+    margin: int = 0,
 ) -> np.ndarray:
     """The lumen HU along a vessel: a running percentile of the section centres,
-    leaving out centres brighter than the vessel's median centre by more than four
-    robust standard deviations of the centres, and at least ``outlier_hu`` (calcium
-    blooming into a narrow lumen; the median is healthy lumen as long as most of the
-    vessel is)."""
+    leaving out centres brighter than the running median of the centres (over twice
+    the window) by more than four times their noise, and at least ``outlier_hu``
+    (calcium, and its blooming into a narrow lumen). The noise is the robust spread
+    of successive differences, which neither tapering nor a long calcified plaque
+    inflates; the median is taken twice, the second time without the first's
+    outliers, so that plaques up to about a window long do not raise it. ``margin``
+    more centres on each side of a bright run go too (its blurred edges)."""
     valid = np.asarray(valid, dtype=bool) & np.isfinite(central_hu)
-    if valid.any():
-        typical = float(np.median(central_hu[valid]))
-        spread = 1.4826 * float(np.median(np.abs(central_hu[valid] - typical)))
-        clean = valid & (central_hu <= typical + max(outlier_hu, 4.0 * spread))
+    if valid.sum() > 2:
+        steps = np.diff(central_hu[valid])
+        noise = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2.0)
+        limit = max(outlier_hu, 4.0 * noise)
+        clean = valid
+        for _ in range(2):
+            level = _running(central_hu, clean, 2 * window, 50.0)
+            bright = valid & (central_hu > level + limit)
+            clean = valid & ~ndimage.binary_dilation(bright, iterations=margin)
         valid = clean if clean.any() else valid
     return _running(central_hu, valid, window, percentile)
 
@@ -228,13 +251,19 @@ def measure_lumen(
     window = round(options.lumen_hu_window_mm / step)
     inside = stats.inside
     lumen_hu = vessel_lumen_hu(
-        stats.central_hu, inside, window, options.lumen_hu_percentile, options.lumen_hu_outlier_hu
+        stats.central_hu,
+        inside,
+        window,
+        options.lumen_hu_percentile,
+        options.lumen_hu_outlier_hu,
+        margin=round(options.lumen_hu_outlier_margin_mm / step),
     )
     background_hu = np.clip(
         _running(stats.background_hu, np.isfinite(stats.background_hu), window, 50.0),
         *options.background_range_hu,
     )
-    calcium_hu = np.maximum(options.calcium_min_hu, lumen_hu + options.calcium_above_lumen_hu)
+    blood_hu = float(np.nanmax(lumen_hu)) if np.isfinite(lumen_hu).any() else np.nan
+    calcium_hu = max(options.calcium_min_hu, blood_hu + options.calcium_above_lumen_hu)
     result = LumenMeasurements.unmeasured(count)
     result.lumen_hu = np.where(inside, lumen_hu, np.nan)
     result.background_hu = np.where(inside, background_hu, np.nan)
@@ -250,17 +279,19 @@ def measure_lumen(
         image, near = sections[i][crop, crop], radial[crop, crop]
         search_mm = max(0.6, 0.6 * nominal[i])
         smoothed = ndimage.gaussian_filter(image, 1.0)
-        central = smoothed[(near <= search_mm) & (smoothed <= calcium_hu[i])]
+        central = smoothed[(near <= search_mm) & (smoothed <= calcium_hu)]
         peak = min(float(central.max()) if len(central) else -np.inf, lumen_hu[i])
         contrast = (peak - background_hu[i]) / (lumen_hu[i] - background_hu[i])
         region, calcium = lumen_region(
             image,
             near,
             threshold_hu=0.5 * (peak + background_hu[i]),
-            calcium_hu=calcium_hu[i],
+            calcium_hu=calcium_hu,
             limit_mm=limit_mm,
             search_mm=search_mm,
             halo_pixels=halo,
+            clear_pixels=options.calcium_bloom_mm / options.pixel_mm,
+            viewpoint_mm=nominal[i] + options.viewpoint_margin_mm,
         )
         if contrast < options.min_peak_contrast:
             region = np.zeros_like(region)  # no measurable lumen (occluded or sub-resolution)
@@ -313,25 +344,44 @@ def lumen_region(
     limit_mm: float,
     search_mm: float,
     halo_pixels: int,
+    clear_pixels: float = 0.0,
+    viewpoint_mm: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The lumen (and the calcium within ``limit_mm``) of one section, as bool images.
 
-    The lumen is the connected bright region that contains the centre, or failing that
-    the one with most pixels within ``search_mm`` of it; empty when none reaches there.
+    The lumen is the connected bright region that contains the viewpoint: the centre,
+    or, where the centre lies within ``clear_pixels`` of calcium (in the calcium or its
+    blooming), the brightest bright pixel farther than that from calcium within
+    ``viewpoint_mm`` of the centre; with no such pixel, blooming is all there is and the
+    lumen is empty (too narrow to see beside the calcium). Without calcium, failing the
+    centre, it is the region with most pixels within ``search_mm`` of it; empty when
+    none reaches there.
     """
     near = radial_mm <= limit_mm
     calcium = (image > calcium_hu) & near
+    bright = (image >= threshold_hu) & near & ~calcium
+    middle = (image.shape[0] // 2, image.shape[1] // 2)
+    viewpoint = middle
     blocked = calcium
     if calcium.any():
+        clear = bright & (ndimage.distance_transform_edt(~calcium) > clear_pixels)
+        if not clear[middle]:
+            reach = limit_mm if viewpoint_mm is None else viewpoint_mm
+            seeds = clear & (radial_mm <= reach)
+            if not seeds.any():
+                return np.zeros_like(calcium), calcium
+            smoothed = ndimage.gaussian_filter(image, 1.0)
+            flat = int(np.argmax(np.where(seeds, smoothed, -np.inf)))
+            viewpoint = (flat // image.shape[1], flat % image.shape[1])
         halo = ndimage.binary_dilation(calcium, iterations=halo_pixels)
         bloom = ndimage.binary_dilation(calcium, iterations=3 * halo_pixels)
-        blocked = halo | (bloom & _shadow(calcium, radial_mm))
-    candidate = (image >= threshold_hu) & ~blocked & near
+        blocked = halo | (bloom & _shadow(calcium, viewpoint))
+    candidate = bright & ~blocked
     labels, found = ndimage.label(candidate)
     if found == 0:
         return candidate, calcium
-    centre = labels[labels.shape[0] // 2, labels.shape[1] // 2]
-    if centre == 0:
+    centre = labels[viewpoint]
+    if centre == 0 and viewpoint == middle:
         counts = np.bincount(labels[radial_mm <= search_mm], minlength=found + 1)
         counts[0] = 0
         centre = int(np.argmax(counts)) if counts.max() > 0 else 0
@@ -348,19 +398,20 @@ def _fill_holes(region: np.ndarray) -> np.ndarray:
     return ~np.isin(labels, border[border > 0])
 
 
-def _shadow(calcium: np.ndarray, radial_mm: np.ndarray, bins: int = 90) -> np.ndarray:
-    """Pixels behind calcium as seen from the centre: the vessel wall, not lumen.
+def _shadow(calcium: np.ndarray, viewpoint: tuple[int, int], bins: int = 90) -> np.ndarray:
+    """Pixels behind calcium as seen from ``viewpoint`` (a lumen pixel): the vessel
+    wall, not lumen.
 
     Calcium blurred into the surrounding fat has lumen-like HU; it lies beyond the
-    calcium, so rays from the centre stop at the first calcium pixel.
+    calcium, so rays from the lumen stop at the first calcium pixel.
     """
     rows, cols = np.indices(calcium.shape)
-    centre_row, centre_col = calcium.shape[0] // 2, calcium.shape[1] // 2
-    angle = np.arctan2(rows - centre_row, cols - centre_col)
+    distance = np.hypot(rows - viewpoint[0], cols - viewpoint[1])
+    angle = np.arctan2(rows - viewpoint[0], cols - viewpoint[1])
     sector = ((angle + np.pi) / (2 * np.pi) * bins).astype(int) % bins
     nearest = np.full(bins, np.inf)
-    np.minimum.at(nearest, sector[calcium], radial_mm[calcium])
-    return radial_mm > nearest[sector]
+    np.minimum.at(nearest, sector[calcium], distance[calcium])
+    return distance > nearest[sector]
 
 
 def caliper_diameters_mm(
