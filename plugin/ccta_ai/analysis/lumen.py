@@ -71,6 +71,14 @@ class LumenOptions:
         min_contrast_hu: lumen HU must exceed the tissue by this for a valid section.
         min_peak_contrast: a section whose brightest central HU rises less than this
             fraction of the way from tissue to lumen HU has no measurable lumen.
+        wall_ring_mm: the ring just outside a section's lumen (from, to its edge)
+            whose median HU is the wall's: plaque, where a plaque narrows it.
+        wall_iterations: times the threshold is raised to half-way between the
+            peak and that wall HU, where the wall is brighter than the tissue.
+        partial_volume_contrast: a lumen whose peak rises less than this fraction
+            of the way to the lumen HU is narrower than the blur: its area is also
+            measured from the contrast it adds (the smaller area is kept) …
+        partial_volume_reach_mm: … summed this far beyond its half-maximum region.
         batch_sections: sections sampled per call (bounds memory).
     """
 
@@ -91,6 +99,10 @@ class LumenOptions:
     background_range_hu: tuple[float, float] = (-200.0, 150.0)
     min_contrast_hu: float = 100.0
     min_peak_contrast: float = 0.45
+    wall_ring_mm: tuple[float, float] = (0.45, 0.9)
+    wall_iterations: int = 2
+    partial_volume_contrast: float = 0.65
+    partial_volume_reach_mm: float = 0.6
     batch_sections: int = 256
 
 
@@ -282,20 +294,32 @@ def measure_lumen(
         central = smoothed[(near <= search_mm) & (smoothed <= calcium_hu)]
         peak = min(float(central.max()) if len(central) else -np.inf, lumen_hu[i])
         contrast = (peak - background_hu[i]) / (lumen_hu[i] - background_hu[i])
-        region, calcium = lumen_region(
-            image,
-            near,
-            threshold_hu=0.5 * (peak + background_hu[i]),
-            calcium_hu=calcium_hu,
-            limit_mm=limit_mm,
-            search_mm=search_mm,
-            halo_pixels=halo,
-            clear_pixels=options.calcium_bloom_mm / options.pixel_mm,
-            viewpoint_mm=nominal[i] + options.viewpoint_margin_mm,
-        )
+        threshold = 0.5 * (peak + background_hu[i])
+        for attempt in range(options.wall_iterations + 1):
+            region, calcium = lumen_region(
+                image,
+                near,
+                threshold_hu=threshold,
+                calcium_hu=calcium_hu,
+                limit_mm=limit_mm,
+                search_mm=search_mm,
+                halo_pixels=halo,
+                clear_pixels=options.calcium_bloom_mm / options.pixel_mm,
+                viewpoint_mm=nominal[i] + options.viewpoint_margin_mm,
+            )
+            wall = _wall_hu(image, near, region, calcium, limit_mm, options)
+            if attempt == options.wall_iterations or wall is None:
+                break
+            raised = 0.5 * (peak + wall)
+            if raised <= threshold + 1.0:
+                break
+            threshold = raised
         if contrast < options.min_peak_contrast:
             region = np.zeros_like(region)  # no measurable lumen (occluded or sub-resolution)
         area = float(region.sum()) * pixel_area
+        if region.any() and contrast < options.partial_volume_contrast:
+            summed = _partial_volume_area(image, region, calcium, lumen_hu[i], options)
+            area = min(area, summed)
         result.area_mm2[i] = area
         result.equivalent_diameter_mm[i] = 2.0 * np.sqrt(area / np.pi)
         result.min_diameter_mm[i], result.max_diameter_mm[i] = caliper_diameters_mm(
@@ -303,6 +327,68 @@ def measure_lumen(
         )
         result.calcium_area_mm2[i] = float(calcium.sum()) * pixel_area
     return result
+
+
+def _partial_volume_area(
+    image: np.ndarray,
+    region: np.ndarray,
+    calcium: np.ndarray,
+    lumen_hu: float,
+    options: LumenOptions,
+) -> float:
+    """Lumen area from the HU it adds to the wall around it (blur spreads a small
+    lumen's contrast, but does not change its sum): the excess over the wall HU (the
+    median of a thin ring around) within ``partial_volume_reach_mm`` of the lumen's
+    brightest point, or its half-maximum radius if larger, over the lumen's excess
+    over the wall. A lumen narrower
+    than the blur loses its peak, and half-maximum contours then take in the plaque
+    around it; the sum does not."""
+    smoothed = ndimage.gaussian_filter(image, 1.0)
+    flat = int(np.argmax(np.where(region, smoothed, -np.inf)))
+    rows, cols = np.indices(image.shape)
+    distance = np.hypot(rows - flat // image.shape[1], cols - flat % image.shape[1])
+    distance = distance * options.pixel_mm
+    half_maximum_radius = np.sqrt(region.sum() / np.pi) * options.pixel_mm
+    reach = max(options.partial_volume_reach_mm, half_maximum_radius)
+    width = options.wall_ring_mm[1] - options.wall_ring_mm[0]
+    disc = distance <= reach
+    ring = (distance > reach) & (distance <= reach + width)
+    if calcium.any():
+        bloom = options.calcium_bloom_mm / options.pixel_mm
+        clear = ndimage.distance_transform_edt(~calcium) > bloom
+        disc &= clear
+        ring &= clear
+    if ring.sum() < 8 or not disc.any():
+        return float("inf")
+    wall = float(np.median(image[ring]))
+    if lumen_hu - wall < options.min_contrast_hu:
+        return float("inf")
+    excess = float(np.sum(image[disc] - wall)) * options.pixel_mm**2
+    return max(0.0, excess / (lumen_hu - wall))
+
+
+def _wall_hu(
+    image: np.ndarray,
+    radial_mm: np.ndarray,
+    region: np.ndarray,
+    calcium: np.ndarray,
+    limit_mm: float,
+    options: LumenOptions,
+) -> float | None:
+    """Median HU just outside the lumen (``wall_ring_mm`` beyond its edge), leaving
+    out calcium and its blooming: plaque where a plaque narrows the lumen, fat where
+    the wall is healthy. None when the lumen is empty or the ring too small."""
+    if not region.any():
+        return None
+    outside = ndimage.distance_transform_edt(~region) * options.pixel_mm
+    inner, outer = options.wall_ring_mm
+    ring = (outside > inner) & (outside <= outer) & (radial_mm <= limit_mm)
+    if calcium.any():
+        reach = options.calcium_bloom_mm / options.pixel_mm
+        ring &= ndimage.distance_transform_edt(~calcium) > reach
+    if ring.sum() < 8:
+        return None
+    return float(np.median(image[ring]))
 
 
 @dataclass
@@ -350,12 +436,12 @@ def lumen_region(
     """The lumen (and the calcium within ``limit_mm``) of one section, as bool images.
 
     The lumen is the connected bright region that contains the viewpoint: the centre,
-    or, where the centre lies within ``clear_pixels`` of calcium (in the calcium or its
-    blooming), the brightest bright pixel farther than that from calcium within
-    ``viewpoint_mm`` of the centre; with no such pixel, blooming is all there is and the
-    lumen is empty (too narrow to see beside the calcium). Without calcium, failing the
-    centre, it is the region with most pixels within ``search_mm`` of it; empty when
-    none reaches there.
+    or, where the centre lies in calcium (a centreline drawn through a calcified
+    plaque), the brightest bright pixel farther than ``clear_pixels`` from calcium
+    (beyond its blooming) within ``viewpoint_mm`` of the centre; with no such pixel,
+    blooming is all there is and the lumen is empty (too narrow to see beside the
+    calcium). Without calcium, failing the centre, it is the region with most pixels
+    within ``search_mm`` of it; empty when none reaches there.
     """
     near = radial_mm <= limit_mm
     calcium = (image > calcium_hu) & near
@@ -364,8 +450,8 @@ def lumen_region(
     viewpoint = middle
     blocked = calcium
     if calcium.any():
-        clear = bright & (ndimage.distance_transform_edt(~calcium) > clear_pixels)
-        if not clear[middle]:
+        if not bright[middle]:
+            clear = bright & (ndimage.distance_transform_edt(~calcium) > clear_pixels)
             reach = limit_mm if viewpoint_mm is None else viewpoint_mm
             seeds = clear & (radial_mm <= reach)
             if not seeds.any():
