@@ -20,10 +20,10 @@ Calcium (brighter than ``max(calcium_min_hu, blood HU + calcium_above_lumen_hu)`
 blood HU being the vessel's highest lumen HU, which partial volume in its small
 distal sections does not lower) is not lumen, nor is a halo of ``calcium_halo_mm``
 around it, nor its blooming into the tissue behind it as seen from the lumen: a
-calcified plaque narrows the lumen. Where the section centre lies in calcium or its
-blooming (a centreline drawn through a calcified plaque), the lumen is looked for
-beside it, at least ``calcium_bloom_mm`` from the calcium; where there is none, the
-lumen is too narrow to be seen beside the calcium.
+calcified plaque narrows the lumen. Where the section centre lies in calcium (a
+centreline drawn through a calcified plaque), the lumen is looked for beside it, at
+least ``calcium_bloom_mm`` from the calcium; where there is none, the lumen is too
+narrow to be seen beside the calcium.
 
 Per section: lumen area, minimum and maximum diameters (the smallest and largest
 caliper width over 18 directions), the area-equivalent diameter ``2 sqrt(A / pi)``,
@@ -64,9 +64,9 @@ class LumenOptions:
         calcium_halo_mm: blooming halo around calcium excluded from the lumen.
         calcium_bloom_mm: how far calcium's blooming reaches beyond its threshold:
             lumen is only seen from a bright pixel farther than this from calcium.
-        viewpoint_margin_mm: where the section centre lies in calcium or its
-            blooming (a centreline drawn through a calcified plaque), the lumen is
-            looked for this far beyond the vessel's nominal radius.
+        viewpoint_margin_mm: where the section centre lies in calcium (a centreline
+            drawn through a calcified plaque), the lumen is looked for this far
+            beyond the vessel's nominal radius.
         background_range_hu: the surrounding tissue HU is clipped to this range.
         min_contrast_hu: lumen HU must exceed the tissue by this for a valid section.
         min_peak_contrast: a section whose brightest central HU rises less than this
@@ -295,6 +295,7 @@ def measure_lumen(
         peak = min(float(central.max()) if len(central) else -np.inf, lumen_hu[i])
         contrast = (peak - background_hu[i]) / (lumen_hu[i] - background_hu[i])
         threshold = 0.5 * (peak + background_hu[i])
+        beyond_bloom: np.ndarray | None = None
         for attempt in range(options.wall_iterations + 1):
             region, calcium = lumen_region(
                 image,
@@ -307,7 +308,9 @@ def measure_lumen(
                 clear_pixels=options.calcium_bloom_mm / options.pixel_mm,
                 viewpoint_mm=nominal[i] + options.viewpoint_margin_mm,
             )
-            wall = _wall_hu(image, near, region, calcium, limit_mm, options)
+            if attempt == 0:  # calcium does not depend on the threshold
+                beyond_bloom = _beyond_bloom(calcium, options)
+            wall = _wall_hu(image, near, region, beyond_bloom, limit_mm, options)
             if attempt == options.wall_iterations or wall is None:
                 break
             raised = 0.5 * (peak + wall)
@@ -318,7 +321,9 @@ def measure_lumen(
             region = np.zeros_like(region)  # no measurable lumen (occluded or sub-resolution)
         area = float(region.sum()) * pixel_area
         if region.any() and contrast < options.partial_volume_contrast:
-            summed = _partial_volume_area(image, region, calcium, lumen_hu[i], options)
+            summed = _partial_volume_area(
+                image, smoothed, region, beyond_bloom, lumen_hu[i], options
+            )
             area = min(area, summed)
         result.area_mm2[i] = area
         result.equivalent_diameter_mm[i] = 2.0 * np.sqrt(area / np.pi)
@@ -329,21 +334,30 @@ def measure_lumen(
     return result
 
 
+def _beyond_bloom(calcium: np.ndarray, options: LumenOptions) -> np.ndarray | None:
+    """Pixels farther than ``calcium_bloom_mm`` from calcium; None without calcium."""
+    if not calcium.any():
+        return None
+    return np.asarray(
+        ndimage.distance_transform_edt(~calcium) > options.calcium_bloom_mm / options.pixel_mm
+    )
+
+
 def _partial_volume_area(
     image: np.ndarray,
+    smoothed: np.ndarray,
     region: np.ndarray,
-    calcium: np.ndarray,
+    beyond_bloom: np.ndarray | None,
     lumen_hu: float,
     options: LumenOptions,
 ) -> float:
     """Lumen area from the HU it adds to the wall around it (blur spreads a small
     lumen's contrast, but does not change its sum): the excess over the wall HU (the
     median of a thin ring around) within ``partial_volume_reach_mm`` of the lumen's
-    brightest point, or its half-maximum radius if larger, over the lumen's excess
-    over the wall. A lumen narrower
-    than the blur loses its peak, and half-maximum contours then take in the plaque
-    around it; the sum does not."""
-    smoothed = ndimage.gaussian_filter(image, 1.0)
+    brightest point (in ``smoothed``), or its half-maximum radius if larger, over the
+    lumen's excess over the wall; calcium's blooming (outside ``beyond_bloom``) takes
+    no part. A lumen narrower than the blur loses its peak, and half-maximum contours
+    then take in the plaque around it; the sum does not."""
     flat = int(np.argmax(np.where(region, smoothed, -np.inf)))
     rows, cols = np.indices(image.shape)
     distance = np.hypot(rows - flat // image.shape[1], cols - flat % image.shape[1])
@@ -353,11 +367,9 @@ def _partial_volume_area(
     width = options.wall_ring_mm[1] - options.wall_ring_mm[0]
     disc = distance <= reach
     ring = (distance > reach) & (distance <= reach + width)
-    if calcium.any():
-        bloom = options.calcium_bloom_mm / options.pixel_mm
-        clear = ndimage.distance_transform_edt(~calcium) > bloom
-        disc &= clear
-        ring &= clear
+    if beyond_bloom is not None:
+        disc &= beyond_bloom
+        ring &= beyond_bloom
     if ring.sum() < 8 or not disc.any():
         return float("inf")
     wall = float(np.median(image[ring]))
@@ -371,21 +383,21 @@ def _wall_hu(
     image: np.ndarray,
     radial_mm: np.ndarray,
     region: np.ndarray,
-    calcium: np.ndarray,
+    beyond_bloom: np.ndarray | None,
     limit_mm: float,
     options: LumenOptions,
 ) -> float | None:
     """Median HU just outside the lumen (``wall_ring_mm`` beyond its edge), leaving
-    out calcium and its blooming: plaque where a plaque narrows the lumen, fat where
-    the wall is healthy. None when the lumen is empty or the ring too small."""
+    out calcium and its blooming (outside ``beyond_bloom``): plaque where a plaque
+    narrows the lumen, fat where the wall is healthy. None when the lumen is empty or
+    the ring too small."""
     if not region.any():
         return None
     outside = ndimage.distance_transform_edt(~region) * options.pixel_mm
     inner, outer = options.wall_ring_mm
     ring = (outside > inner) & (outside <= outer) & (radial_mm <= limit_mm)
-    if calcium.any():
-        reach = options.calcium_bloom_mm / options.pixel_mm
-        ring &= ndimage.distance_transform_edt(~calcium) > reach
+    if beyond_bloom is not None:
+        ring &= beyond_bloom
     if ring.sum() < 8:
         return None
     return float(np.median(image[ring]))
