@@ -148,6 +148,19 @@ def test_lumen_hu_of_a_tapering_vessel_leaves_out_its_calcified_plaques() -> Non
         assert np.abs(lumen[start:stop] - expected[start:stop]).max() < 60.0
 
 
+def test_lumen_hu_at_a_calcified_vessel_end_is_the_blood_around_it() -> None:
+    """A calcified plaque in a vessel's last 6 mm (where a traced centreline ends at
+    an occlusion): the running median must not repeat the end's calcium to fill its
+    window, or the calcium becomes the lumen HU there and hides itself."""
+    rng = np.random.default_rng(5)
+    count = 260  # 130 mm at 0.5 mm
+    expected = np.linspace(420.0, 300.0, count)
+    central = expected + rng.normal(0.0, 15.0, count)
+    central[-12:] += rng.uniform(300.0, 400.0, 12)  # calcium up to the end
+    lumen = vessel_lumen_hu(central, np.ones(count, dtype=bool), 40, 75.0, 50.0, margin=4)
+    assert np.abs(lumen[-12:] - expected[-12:]).max() < 60.0
+
+
 def _bloom_section(
     calcium_at_mm: float, lumen_at_mm: float | None
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -129,15 +129,17 @@ def _span(start: int, end: int, bridged: bool) -> LesionSpan:
 
 
 @pytest.mark.parametrize(
-    ("ring_hu", "bridged", "kept"),
+    ("ring_hu", "bridge", "kept"),
     [
-        (-70.0, True, True),  # an occlusion bridged through epicardial fat: reported
-        (110.0, True, False),  # a bridge through myocardium: not a lesion
-        (110.0, False, True),  # measured lumen in tissue, no bridge: not this rule's call
+        (-70.0, (20, 40), True),  # an occlusion bridged through epicardial fat: reported
+        (110.0, (20, 40), False),  # a bridge through myocardium: not a lesion
+        (110.0, (0, 0), True),  # measured lumen in tissue, no bridge: not this rule's call
+        # the lesion's site (index 30) on measured lumen, only its end on a bridge
+        (110.0, (35, 40), True),
     ],
 )
 def test_lesions_on_bridges_through_tissue_are_not_reported(
-    ring_hu: float, bridged: bool, kept: bool
+    ring_hu: float, bridge: tuple[int, int], kept: bool
 ) -> None:
     from ccta_ai.analysis.coronary import _drop_bridges_through_tissue
     from ccta_ai.analysis.lumen import LumenMeasurements
@@ -147,10 +149,10 @@ def test_lesions_on_bridges_through_tissue_are_not_reported(
     measured.ring_hu = np.full(count, -80.0)
     measured.ring_hu[20:40] = ring_hu
     on_bridge = np.zeros(count, dtype=bool)
-    on_bridge[20:40] = bridged
+    on_bridge[slice(*bridge)] = True
     notes: list[str] = []
     result = _drop_bridges_through_tissue(
-        [_span(18, 42, bridged)], measured, on_bridge, 7, 40.0, notes
+        [_span(18, 42, bool(on_bridge.any()))], measured, on_bridge, 7, 40.0, notes
     )
     assert (len(result) == 1) is kept
     assert (len(notes) == 0) is kept

@@ -121,7 +121,8 @@ def test_spotty_calcification(analysed: dict[str, Case]) -> None:
     result, truth, _, _ = analysed["spotty"]
     plaque = _plaque_at(result, truth)
     assert plaque.spotty_calcification and SPOTTY_CALCIFICATION in plaque.high_risk_features
-    assert plaque.composition != "calcified"
+    # a soft plaque with any calcium in it is mixed, however little (here about 2 %)
+    assert plaque.composition == "mixed"
     assert 0 < (plaque.calcified_volume_mm3 or 0.0) < 3.0 * truth.calcified_mm3
     mixed, mixed_truth, _, _ = analysed["mixed, dim lumen"]
     assert not _plaque_at(mixed, mixed_truth).spotty_calcification

@@ -93,18 +93,22 @@ def _drop_bridges_through_tissue(
     max_ring_hu: float,
     notes: list[str] | None,
 ) -> list[LesionSpan]:
-    """Lesions that lie on a bridged gap of the segmentation whose surroundings are
-    tissue (median ring HU above ``max_ring_hu``: myocardium, a chamber wall) are not
-    reported. A coronary runs in epicardial fat, where its ring is mostly fat; a bridge
-    through the myocardium joins the wrong pieces (or follows an intramyocardial
-    segment, where atherosclerotic plaque is rare)."""
+    """Lesions whose site (narrowest point) lies on a bridged gap of the segmentation
+    whose surroundings are tissue (median ring HU above ``max_ring_hu``: myocardium, a
+    chamber wall) are not reported. A coronary runs in epicardial fat, where its ring
+    is mostly fat; a bridge through the myocardium joins the wrong pieces (or follows
+    an intramyocardial segment, where atherosclerotic plaque is rare). A lesion that
+    only reaches into a bridge is kept: its narrowing was measured on segmented lumen
+    (a calcified stenosis often ends where the segmentation broke, and its calcium's
+    blooming brightens the ring)."""
     kept = []
     ring = measured.ring_hu if measured.ring_hu is not None else measured.background_hu
     for span in spans:
         on_bridge = np.asarray(bridged[span.start : span.end + 1], dtype=bool)
         values = ring[span.start : span.end + 1][on_bridge]
         values = values[np.isfinite(values)]
-        if span.bridged and len(values) and float(np.median(values)) > max_ring_hu:
+        on_site = bool(bridged[span.mld_index])
+        if on_site and len(values) and float(np.median(values)) > max_ring_hu:
             if notes is not None:
                 notes.append(
                     f"a {span.pct_diameter_stenosis:.0f} % narrowing on vessel {vessel_id} at "

@@ -173,13 +173,16 @@ def sample_cross_sections(
 
 
 def _running(values: np.ndarray, valid: np.ndarray, window: int, percentile: float) -> np.ndarray:
-    """Running percentile over the valid entries (invalid ones filled from neighbours)."""
+    """Running percentile over the valid entries (invalid ones filled from neighbours).
+
+    The ends are padded by reflection: repeating the end value would fill half the
+    window with it, and calcium at a vessel's end would become its lumen HU."""
     if not valid.any():
         return np.full(len(values), np.nan)
     positions = np.arange(len(values))
     filled = np.interp(positions, positions[valid], values[valid])
     size = max(1, min(window, len(values)) | 1)
-    return ndimage.percentile_filter(filled, percentile, size=size, mode="nearest")
+    return ndimage.percentile_filter(filled, percentile, size=size, mode="reflect")
 
 
 def vessel_lumen_hu(

@@ -232,6 +232,8 @@ def _identity(segmentation: SegmentationLike | None, options: PipelineOptions) -
         "plaque_ray_count": str(options.plaque.ray_count),
         "calcium_min_hu": f"{options.plaque.calcium_min_hu:g}",
         "calcium_sd_factor": f"{options.plaque.calcium_sd_factor:g}",
+        "calcium_above_blood_hu": f"{options.plaque.calcium_min_above_lumen_hu:g}",
+        "calcified_min_fraction": f"{options.plaque.calcified_min_fraction:g}",
         "low_attenuation_max_hu": f"{options.plaque.low_attenuation_max_hu:g}",
         "positive_remodelling_index": f"{options.plaque.positive_remodelling_index:g}",
         "grading": "CAD-RADS 2.0 (Cury et al., JCCT 2022)",

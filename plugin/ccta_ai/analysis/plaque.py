@@ -12,9 +12,13 @@ centre every ``ray_step_mm``. Along each ray:
   or no fat at all there touches a neighbour (myocardium, a chamber, a vessel): its wall
   is cut to the vessel's typical wall thickness;
 * in the wall, *calcium* is brighter than
-  ``max(calcium_min_hu, lumen HU + max(calcium_sd_factor x lumen noise SD,
+  ``max(calcium_min_hu, blood HU + max(calcium_sd_factor x lumen noise SD,
   calcium_min_above_lumen_hu))`` — adaptive, so a bright lumen (contrast varies
-  250-550 HU between studies) is not taken for calcium — grown over its blurred edge;
+  250-550 HU between studies) is not taken for calcium — grown over its blurred edge.
+  The blood HU is the vessel's highest lumen HU (:func:`.lumen.vessel_lumen_hu`,
+  which leaves out centres in calcium and ``lumen_hu_outlier_margin_mm`` around
+  them): the same rule as :mod:`.lumen`'s, so that a calcified plaque does not raise
+  its own threshold;
   the rest is *non-calcified* tissue, of which *low-attenuation* is below
   ``low_attenuation_max_hu`` (at least ``low_attenuation_inset_mm`` inside the wall,
   where the blurred boundary with fat cannot fake it).
@@ -29,7 +33,10 @@ gives that lesion its plaque; a run near none is a lesion of its own with its me
 (< 25 %) narrowing: minimal plaque (CAD-RADS 1).
 
 Per lesion: volumes (calcified, non-calcified, low-attenuation; mm3) summed over its
-sections times the point spacing; composition from the calcified fraction; remodelling
+sections times the point spacing; composition as CCTA reading usually classes it:
+*calcified* where calcium is at least ``calcified_min_fraction`` of the volume, *mixed*
+where there is less but at least ``mixed_min_calcium_mm3`` of it, *non-calcified*
+where there is none (a little calcium in a soft plaque makes it mixed); remodelling
 index as CAD-RADS 2.0 uses it, a diameter ratio: outer vessel diameter at the site /
 reference outer diameter (area-equivalent; the reference vessel area is the healthy
 sections' vessel-to-lumen area ratio times the reference lumen area); spotty
@@ -77,9 +84,9 @@ class PlaqueOptions:
     fat_max_hu: float = -50.0
     low_attenuation_max_hu: float = 30.0
     low_attenuation_inset_mm: float = 0.7
-    calcium_min_hu: float = 350.0
+    calcium_min_hu: float = 400.0
     calcium_sd_factor: float = 3.0
-    calcium_min_above_lumen_hu: float = 100.0
+    calcium_min_above_lumen_hu: float = 150.0
     min_calcium_mm2: float = 0.12
     min_excess_mm: float = 0.3
     smoothing_points: int = 5
@@ -88,8 +95,8 @@ class PlaqueOptions:
     min_minimal_plaque_mm3: float = 5.0
     min_minimal_length_mm: float = 2.0
     distal_margin_mm: float = 3.0
-    calcified_min_fraction: float = 0.6
-    non_calcified_max_fraction: float = 0.1
+    calcified_min_fraction: float = 0.5
+    mixed_min_calcium_mm3: float = 0.5
     positive_remodelling_index: float = 1.1
     low_attenuation_min_mm3: float = 3.0
     spotty_max_mm: float = 3.0
@@ -100,6 +107,7 @@ class PlaqueOptions:
     lumen_hu_window_mm: float = 20.0
     lumen_hu_percentile: float = 75.0
     lumen_hu_outlier_hu: float = 50.0
+    lumen_hu_outlier_margin_mm: float = 2.0
     batch_sections: int = 256
 
 
@@ -185,10 +193,16 @@ def measure_sections(
         round(options.lumen_hu_window_mm / step_mm),
         options.lumen_hu_percentile,
         options.lumen_hu_outlier_hu,
+        margin=round(options.lumen_hu_outlier_margin_mm / step_mm),
     )
-    calcium_hu = np.maximum(
-        options.calcium_min_hu,
-        lumen_hu + max(options.calcium_sd_factor * noise_sd_hu, options.calcium_min_above_lumen_hu),
+    blood_hu = float(np.nanmax(lumen_hu[measured]))
+    calcium_hu = np.full(
+        len(points),
+        max(
+            options.calcium_min_hu,
+            blood_hu
+            + max(options.calcium_sd_factor * noise_sd_hu, options.calcium_min_above_lumen_hu),
+        ),
     )
     walls = classify_rays(
         rays, radii, lumen_hu[index], calcium_hu[index], outer[index], r_ref[index], options

@@ -114,10 +114,10 @@ def describe_plaque(
     fraction = calcified / total if total > 0 else 0.0
     if fraction >= options.calcified_min_fraction:
         composition = "calcified"
-    elif fraction <= options.non_calcified_max_fraction:
-        composition = "non-calcified"
-    else:
+    elif calcified >= options.mixed_min_calcium_mm3:
         composition = "mixed"
+    else:
+        composition = "non-calcified"
     around = slice(max(first, site - 1), min(last, site + 1) + 1)
     vessel_mm2 = sections.vessel_mm2[around]
     pairs = np.isfinite(vessel_mm2) & np.isfinite(sections.reference_vessel_mm2[around])
