@@ -76,8 +76,9 @@ class LumenOptions:
         wall_iterations: times the threshold is raised to half-way between the
             peak and that wall HU, where the wall is brighter than the tissue.
         partial_volume_contrast: a lumen whose peak rises less than this fraction
-            of the way to the lumen HU is narrower than the blur: its area is also
-            measured from the contrast it adds (the smaller area is kept) …
+            of the way to the blood HU (the vessel's highest lumen HU) is narrower
+            than the blur: its area is also measured from the contrast it adds over
+            the blood's (the smaller area is kept) …
         partial_volume_reach_mm: … summed this far beyond its half-maximum region.
         batch_sections: sections sampled per call (bounds memory).
     """
@@ -297,6 +298,9 @@ def measure_lumen(
         central = smoothed[(near <= search_mm) & (smoothed <= calcium_hu)]
         peak = min(float(central.max()) if len(central) else -np.inf, lumen_hu[i])
         contrast = (peak - background_hu[i]) / (lumen_hu[i] - background_hu[i])
+        # against the blood, not the local lumen HU, which partial volume lowers in a
+        # small vessel: a lumen narrower than the blur looked wider against it
+        blood_contrast = (peak - background_hu[i]) / (blood_hu - background_hu[i])
         threshold = 0.5 * (peak + background_hu[i])
         beyond_bloom: np.ndarray | None = None
         for attempt in range(options.wall_iterations + 1):
@@ -323,9 +327,9 @@ def measure_lumen(
         if contrast < options.min_peak_contrast:
             region = np.zeros_like(region)  # no measurable lumen (occluded or sub-resolution)
         area = float(region.sum()) * pixel_area
-        if region.any() and contrast < options.partial_volume_contrast:
+        if region.any() and blood_contrast < options.partial_volume_contrast:
             summed = _partial_volume_area(
-                image, smoothed, region, beyond_bloom, lumen_hu[i], options
+                image, smoothed, region, beyond_bloom, blood_hu, options
             )
             area = min(area, summed)
         result.area_mm2[i] = area
