@@ -84,7 +84,7 @@ def _run_check(node: str, chromium: Path, viewer: ViewerServer, study: ViewerStu
         "study": study.study_instance_uid, "segSeries": study.seg_series_description,
         "srSeries": study.sr_series_description, "segmentLabels": study.segment_labels,
         "measurementText": [study.measurement_name], "artifacts": str(ARTIFACTS),
-        "timeoutMs": 45_000,
+        "timeoutMs": 90_000,  # software rendering on 2 loaded cores can take over 45 s a step
     }
     config_path = work / "ohif_check.json"
     config_path.write_text(json.dumps(config), "utf-8")
@@ -92,7 +92,7 @@ def _run_check(node: str, chromium: Path, viewer: ViewerServer, study: ViewerStu
     process = subprocess.Popen([node, str(SCRIPT), str(config_path)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        stdout, stderr = process.communicate(timeout=240)
+        stdout, stderr = process.communicate(timeout=420)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         stdout, stderr = process.communicate()
