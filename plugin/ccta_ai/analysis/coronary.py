@@ -104,11 +104,13 @@ def _drop_bridges_through_tissue(
     kept = []
     ring = measured.ring_hu if measured.ring_hu is not None else measured.background_hu
     for span in spans:
+        if not bridged[span.mld_index]:
+            kept.append(span)
+            continue
         on_bridge = np.asarray(bridged[span.start : span.end + 1], dtype=bool)
         values = ring[span.start : span.end + 1][on_bridge]
         values = values[np.isfinite(values)]
-        on_site = bool(bridged[span.mld_index])
-        if on_site and len(values) and float(np.median(values)) > max_ring_hu:
+        if len(values) and float(np.median(values)) > max_ring_hu:
             if notes is not None:
                 notes.append(
                     f"a {span.pct_diameter_stenosis:.0f} % narrowing on vessel {vessel_id} at "

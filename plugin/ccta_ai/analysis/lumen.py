@@ -216,6 +216,13 @@ def vessel_lumen_hu(
     return _running(central_hu, valid, window, percentile)
 
 
+def vessel_blood_hu(lumen_hu: np.ndarray) -> float:
+    """The vessel's blood HU: its highest lumen HU (partial volume lowers the lumen HU
+    of its small distal sections, not the blood's); NaN where none was measured.
+    Calcium is judged against it, here and in :mod:`.plaque`."""
+    return float(np.nanmax(lumen_hu)) if np.isfinite(lumen_hu).any() else float("nan")
+
+
 def measure_lumen(
     volume: Volume,
     points_lps_mm: np.ndarray,
@@ -278,7 +285,7 @@ def measure_lumen(
         _running(stats.background_hu, np.isfinite(stats.background_hu), window, 50.0),
         *options.background_range_hu,
     )
-    blood_hu = float(np.nanmax(lumen_hu)) if np.isfinite(lumen_hu).any() else np.nan
+    blood_hu = vessel_blood_hu(lumen_hu)
     calcium_hu = max(options.calcium_min_hu, blood_hu + options.calcium_above_lumen_hu)
     result = LumenMeasurements.unmeasured(count)
     result.lumen_hu = np.where(inside, lumen_hu, np.nan)

@@ -59,7 +59,7 @@ from scipy import ndimage
 
 from ccta_ai.analysis.findings import Lesion, Vessel
 from ccta_ai.analysis.geometry import rotation_minimizing_frames
-from ccta_ai.analysis.lumen import vessel_lumen_hu
+from ccta_ai.analysis.lumen import vessel_blood_hu, vessel_lumen_hu
 from ccta_ai.imaging.volume import Volume
 
 CALCIFIED = 1  # plaque_labels codes
@@ -195,7 +195,7 @@ def measure_sections(
         options.lumen_hu_outlier_hu,
         margin=round(options.lumen_hu_outlier_margin_mm / step_mm),
     )
-    blood_hu = float(np.nanmax(lumen_hu[measured]))
+    blood_hu = vessel_blood_hu(lumen_hu[measured])
     calcium_hu = np.full(
         len(points),
         max(
