@@ -1,6 +1,7 @@
 """A straight coronary tube in fat with one plaque of known make-up (test helper).
 
-The vessel runs along an oblique axis: lumen radius ``radius_mm`` (contrast), a healthy
+The vessel runs along an oblique axis: lumen radius ``radius_mm`` (contrast; tapering
+linearly to ``end_radius_mm`` at its far end where that is given), a healthy
 wall ``wall_mm`` thick (soft tissue), fat around. At the lesion (a plateau with cosine
 ramps along the axis) the lumen narrows concentrically to ``1 - stenosis`` of its
 radius and the outer wall bulges to ``remodelling`` times the healthy outer area; the
@@ -28,6 +29,7 @@ WALL_HU = 40.0
 @dataclass(frozen=True)
 class PlaqueTube:
     radius_mm: float = 1.6
+    end_radius_mm: float | None = None  # linear taper to this lumen radius (None: none)
     wall_mm: float = 0.4
     length_mm: float = 30.0
     lesion_at_mm: float = 15.0
@@ -65,7 +67,8 @@ def render_plaque_tube(
     """The volume, its lumen mask and the plaque's truth."""
     steps = steps_matrix((spacing_mm, spacing_mm, spacing_mm), (20.0, -10.0, 5.0))
     end = START + tube.length_mm * AXIS
-    outer_max = np.sqrt(tube.remodelling) * (tube.radius_mm + tube.wall_mm)
+    end_radius = tube.radius_mm if tube.end_radius_mm is None else tube.end_radius_mm
+    outer_max = np.sqrt(tube.remodelling) * (max(tube.radius_mm, end_radius) + tube.wall_mm)
     margin = outer_max + 3.0
     corners = np.array([START, end])
     inverse = np.linalg.inv(steps)
@@ -104,14 +107,17 @@ def render_plaque_tube(
                 angle = np.degrees(np.arctan2(radial_vec @ v_axis, radial_vec @ u_axis))
                 bump = plateau_bump(s, tube.lesion_at_mm, tube.plateau_mm, tube.ramp_mm)
                 bump = np.where((s < 0) | (s > tube.length_mm), 0.0, bump)
-                lumen_r = tube.radius_mm * (1.0 - tube.stenosis * bump)
-                healthy_outer = tube.radius_mm + tube.wall_mm
+                healthy_r = tube.radius_mm + (end_radius - tube.radius_mm) * np.clip(
+                    s / tube.length_mm, 0.0, 1.0
+                )
+                lumen_r = healthy_r * (1.0 - tube.stenosis * bump)
+                healthy_outer = healthy_r + tube.wall_mm
                 outer_r = healthy_outer * np.sqrt(1.0 + (tube.remodelling - 1.0) * bump)
                 along = (s >= 0) & (s <= tube.length_mm)
                 is_lumen = along & (r < lumen_r)
                 in_vessel = along & (r < outer_r)
                 is_wall = in_vessel & ~is_lumen
-                healthy_wall = along & (r >= tube.radius_mm) & (r < healthy_outer)
+                healthy_wall = along & (r >= healthy_r) & (r < healthy_outer)
                 is_plaque = is_wall & ~healthy_wall & (bump > 0)
                 calcium = is_plaque & (np.abs(angle) <= tube.calcium_sector_deg / 2.0)
                 if tube.spotty_mm:
