@@ -124,6 +124,32 @@ def test_without_seeds_the_tree_starts_next_to_the_aorta() -> None:
     assert np.linalg.norm(vessel.points_lps_mm[0] - axis[-1]) < 3.0
 
 
+def test_a_thin_left_main_rooted_at_the_aorta_starts_the_tree() -> None:
+    """A narrow left main (0.8 mm) curving along the aorta to a bifurcation whose thick
+    daughters (1.8 mm) lie against the aorta too. Without an ostium seed the thickest
+    voxel near the aorta is the bifurcation; the tree must still start at the left
+    main's end at the aorta (a coronary tree leaves the aorta at an end), with the left
+    main leading into a daughter, not hanging off one as a side branch."""
+    angles = np.deg2rad(np.linspace(0.0, 60.0, 200))
+    arc = np.stack([9.0 * np.cos(angles), 9.0 * np.sin(angles), np.zeros_like(angles)], 1)
+    left_main = np.concatenate([line([7.5, 0.0, 0.0], [9.0, 0.0, 0.0]), arc])
+    fork = arc[-1]
+    daughters = [line(fork, fork + 25.0 * unit([0.5, 0.866, side])) for side in (1.0, -1.0)]
+    tubes = [Tube(left_main, np.full(len(left_main), 0.8))]
+    tubes += [Tube(d, np.full(len(d), 1.8)) for d in daughters]
+    volume, mask = render(tubes, AXIAL, margin_mm=6.0)
+    centres = volume.index_to_lps(np.indices(volume.shape).reshape(3, -1).T)
+    aorta = (np.linalg.norm(centres, axis=1) < 8.0).reshape(volume.shape)
+    tree = trace_centerlines(mask & ~aorta, volume, aorta_mask=aorta)
+    root, branch = tree.vessels  # no stub is left where the root was first put
+    assert root.parent is None and root.origin == "aorta"
+    assert np.linalg.norm(root.points_lps_mm[0] - [9.0, 0.0, 0.0]) < 2.0
+    along = (root.s_mm > 1.0) & (root.s_mm < 9.0)  # the left main, past its corner
+    assert distances_to_curve(root.points_lps_mm[along], left_main).max() < 0.4
+    assert min(np.linalg.norm(root.points_lps_mm[-1] - d[-1]) for d in daughters) < 3.0
+    assert branch.parent == 0 and np.linalg.norm(branch.points_lps_mm[0] - fork) < 2.0
+
+
 @pytest.fixture(scope="module")
 def vessel_and_loose_piece() -> tuple[Volume, np.ndarray, np.ndarray, np.ndarray]:
     """A 40 mm vessel from an ostium and, 25 mm away (too far to bridge), a 15 mm piece

@@ -142,26 +142,35 @@ def test_plaque_labels_mark_calcium_and_soft_plaque_at_the_lesion(
     assert np.all(volume.hu[labels == CALCIFIED] > 300.0)
 
 
-def _lesion(volume_mm3: float, index: float | None, occlusion: bool = False) -> Lesion:
+def _lesion(
+    volume_mm3: float, index: float | None, occlusion: bool = False, calcium_mm3: float = 0.0
+) -> Lesion:
     lesion = Lesion(0, 1.0, 5.0, 3.0, [0.0, 0.0, 0.0], 40.0, 64.0, 1.8, 2.5, 3.0, 4.0, occlusion)
     lesion.plaque = Plaque(
-        composition="non-calcified", volume_mm3=volume_mm3, remodelling_index=index
+        composition="calcified" if calcium_mm3 else "non-calcified",
+        volume_mm3=volume_mm3,
+        calcified_volume_mm3=calcium_mm3,
+        remodelling_index=index,
     )
     return lesion
 
 
 @pytest.mark.parametrize(
-    ("volume_mm3", "index", "occlusion", "kept"),
+    ("volume_mm3", "index", "occlusion", "calcium_mm3", "kept"),
     [
-        (10.0, 1.0, False, True),
-        (0.5, 1.0, False, False),
-        (10.0, 0.5, False, False),
-        (0.0, None, True, True),
+        (10.0, 1.0, False, 0.0, True),
+        (0.5, 1.0, False, 0.0, False),
+        (10.0, 0.5, False, 0.0, False),
+        (0.0, None, True, 0.0, True),
+        # calcium is plaque: a calcified narrowing whose remodelling index reads low
+        # (0.41 at a calcified left-main ostium) is kept; a speck of calcium is not
+        (12.0, 0.41, False, 10.0, True),
+        (10.0, 0.5, False, 0.5, False),
     ],
 )
 def test_narrowings_without_plaque_are_not_reported(
-    volume_mm3: float, index: float | None, occlusion: bool, kept: bool
+    volume_mm3: float, index: float | None, occlusion: bool, calcium_mm3: float, kept: bool
 ) -> None:
-    found, notes = confirm_lesions([_lesion(volume_mm3, index, occlusion)])
+    found, notes = confirm_lesions([_lesion(volume_mm3, index, occlusion, calcium_mm3)])
     assert (len(found) == 1) is kept
     assert (len(notes) == 1) is not kept

@@ -104,6 +104,7 @@ class PlaqueOptions:
     report_threshold_pct: float = 25.0
     min_lesion_plaque_mm3: float = 1.5
     min_lesion_remodelling: float = 0.7
+    calcified_lesion_min_mm3: float = 1.0
     lumen_hu_window_mm: float = 20.0
     lumen_hu_percentile: float = 75.0
     lumen_hu_outlier_hu: float = 50.0

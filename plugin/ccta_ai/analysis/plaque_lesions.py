@@ -217,7 +217,10 @@ def confirm_lesions(
     A narrowing of the measured lumen with (almost) no plaque around it, or where the
     whole vessel is narrower than its reference (remodelling index below
     ``min_lesion_remodelling``: a small or tapering vessel, a mis-measured section), is
-    not an atherosclerotic stenosis. Occlusions are always kept.
+    not an atherosclerotic stenosis. Occlusions are always kept, and so are narrowings
+    with at least ``calcified_lesion_min_mm3`` of calcium: calcium is plaque, whatever
+    the remodelling index (which read 0.41 at a calcified left-main ostium, where the
+    outer wall is hard to see).
     """
     options = options or PlaqueOptions()
     kept, notes = [], []
@@ -230,7 +233,11 @@ def confirm_lesions(
         index = plaque.remodelling_index
         if volume < options.min_lesion_plaque_mm3:
             why = f"only {volume:.1f} mm3 of plaque"
-        elif index is not None and index < options.min_lesion_remodelling:
+        elif (
+            index is not None
+            and index < options.min_lesion_remodelling
+            and (plaque.calcified_volume_mm3 or 0.0) < options.calcified_lesion_min_mm3
+        ):
             why = f"the whole vessel narrows (remodelling index {index:.2f})"
         else:
             kept.append(lesion)

@@ -64,6 +64,9 @@ class TraceOptions:
             rooted at an ostium (see :func:`drop_loose_pieces`).
         min_aorta_tree_mm: a separate tree rooted at the aorta (not at an ostium) shorter
             than this is left out (a conus branch of its own ostium is longer).
+        aorta_root_slack_mm: a tree rooted at the aorta inside itself (not at an end)
+            is rooted instead at its free end nearest the aorta, if that end is no
+            more than this farther from the aorta (see :func:`root_at_aorta`).
     """
 
     step_mm: float = 0.5
@@ -77,6 +80,7 @@ class TraceOptions:
     repair: RepairOptions | None = field(default_factory=RepairOptions)
     keep_loose_pieces: bool = False
     min_aorta_tree_mm: float = 10.0
+    aorta_root_slack_mm: float = 1.0
 
 
 @dataclass
@@ -193,11 +197,17 @@ def trace_centerlines(
         return CenterlineTree(notes=notes)
     roots, origins = _roots(voxels, kept, volume, ostia_lps_mm, aorta_mask, options)
     graphs = teasar(voxels, roots, options.skeleton)
+    aorta = None
+    if aorta_mask is not None and any(origins[c] == "aorta" for c in graphs):
+        aorta = _aorta_points(aorta_mask, volume, voxels, options.aorta_max_distance_mm)
     rooted = []
     for component, graph in graphs.items():
         graph.origin = origins[component]
         keep_root = graph.origin in ANCHORED_ORIGINS
-        trim_free_ends(graph, keep={0} if keep_root else set())
+        if graph.origin == "aorta" and aorta is not None:
+            root_at_aorta(graph, aorta, options.aorta_root_slack_mm)
+        root = graph.root if graph.root is not None else 0
+        trim_free_ends(graph, keep={root} if keep_root else set())
         if not keep_root:
             graph.root = thickest_end(graph)
         rooted.append(graph)
@@ -344,6 +354,40 @@ def trim_free_ends(graph: CenterlineGraph, keep: set[int]) -> None:
         )
         graph.edges[edge_index] = trimmed
         graph.nodes_lps_mm[node] = trimmed.points_lps_mm[0]
+
+
+def root_at_aorta(
+    graph: CenterlineGraph, aorta: cKDTree, slack_mm: float, stub_mm: float = 2.0
+) -> None:
+    """Root a tree that was rooted at the aorta at a free end.
+
+    A coronary tree leaves the aorta at its ostium, an end. A root inside the tree
+    (the thickest voxel near the aorta: a bifurcation lying against the aortic root,
+    while a narrowed left main's thin lumen reaches the aorta) made the left main a
+    side branch of its own daughters. A root is inside the tree when it is a junction
+    or the end of a stub shorter than ``stub_mm`` off one; the root then moves to the
+    free end nearest the aorta, if that end is no more than ``slack_mm`` farther from
+    it than the root, and the stub (the junction's end cap) goes.
+    """
+    root = graph.root if graph.root is not None else 0
+    degree = graph.degree()
+    stub = None
+    if degree[root] == 1:
+        (stub,) = graph.incident(root)
+        edge = graph.edges[stub]
+        far = edge.end if edge.start == root else edge.start
+        if degree[far] < 3 or edge.length_mm >= stub_mm:
+            return
+    ends = [end for end in graph.free_ends() if end != root]
+    if not ends:
+        return
+    distance, _ = aorta.query(graph.nodes_lps_mm[[root, *ends]])
+    best = int(np.argmin(distance[1:]))
+    if distance[1 + best] > distance[0] + slack_mm:
+        return
+    graph.root = ends[best]
+    if stub is not None:
+        del graph.edges[stub]
 
 
 def thickest_end(graph: CenterlineGraph, length_mm: float = 4.0) -> int:
