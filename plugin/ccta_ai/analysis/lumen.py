@@ -7,7 +7,13 @@ mean the same thing along the vessel.
 In each section the lumen is the connected region around the centre that is brighter
 than half-way between the surrounding tissue and the section's own peak (a local
 half-maximum rule: blur lowers the peak of a small lumen, and the threshold follows,
-so a tight stenosis is not overestimated as much as with a fixed threshold). The peak
+so a tight stenosis is not overestimated as much as with a fixed threshold). The
+threshold then moves to half-way between the peak and the wall the lumen touches (the
+median HU just outside it), up where plaque narrows the lumen, down where the lumen
+lies in a ring of fat inside brighter tissue; and the region is cut back to within
+``leak_reach_mm`` of its core (the pixels half-way from the threshold to the peak), so
+that a lumen touching tissue brighter than its threshold (myocardium beside a weakly
+enhanced vessel) does not run into it. The peak
 is capped at the vessel's lumen HU, a running upper percentile of the section centres
 along the vessel (robust to lesions and occlusions shorter than half its window). A
 section whose peak rises less than ``min_peak_contrast`` of the way from tissue to
@@ -73,13 +79,17 @@ class LumenOptions:
             fraction of the way from tissue to lumen HU has no measurable lumen.
         wall_ring_mm: the ring just outside a section's lumen (from, to its edge)
             whose median HU is the wall's: plaque, where a plaque narrows it.
-        wall_iterations: times the threshold is raised to half-way between the
-            peak and that wall HU, where the wall is brighter than the tissue.
+        wall_iterations: times the threshold is moved to half-way between the peak
+            and that wall HU (up where plaque narrows the lumen, down where the lumen
+            lies in fat inside brighter tissue).
         partial_volume_contrast: a lumen whose peak rises less than this fraction
             of the way to the blood HU (the vessel's highest lumen HU) is narrower
             than the blur: its area is also measured from the contrast it adds over
             the blood's (the smaller area is kept) …
         partial_volume_reach_mm: … summed this far beyond its half-maximum region.
+        leak_reach_mm: the lumen region keeps only what lies within this of its core
+            (the pixels half-way from the threshold to the peak): a lumen's edge is
+            within the blur of its core; farther is tissue it ran into.
         batch_sections: sections sampled per call (bounds memory).
     """
 
@@ -104,6 +114,7 @@ class LumenOptions:
     wall_iterations: int = 2
     partial_volume_contrast: float = 0.65
     partial_volume_reach_mm: float = 0.6
+    leak_reach_mm: float = 0.4
     batch_sections: int = 256
 
 
@@ -322,13 +333,14 @@ def measure_lumen(
                 clear_pixels=options.calcium_bloom_mm / options.pixel_mm,
                 viewpoint_mm=nominal[i] + options.viewpoint_margin_mm,
             )
+            region = _without_leaks(region, smoothed, peak, threshold, options)
             if attempt == 0:  # calcium does not depend on the threshold
                 beyond_bloom = _beyond_bloom(calcium, options)
             wall = _wall_hu(image, near, region, beyond_bloom, limit_mm, options)
             if attempt == options.wall_iterations or wall is None:
                 break
             raised = 0.5 * (peak + wall)
-            if raised <= threshold + 1.0:
+            if abs(raised - threshold) <= 1.0:
                 break
             threshold = raised
         if contrast < options.min_peak_contrast:
@@ -346,6 +358,23 @@ def measure_lumen(
         )
         result.calcium_area_mm2[i] = float(calcium.sum()) * pixel_area
     return result
+
+
+def _without_leaks(
+    region: np.ndarray, smoothed: np.ndarray, peak: float, threshold: float, options: LumenOptions
+) -> np.ndarray:
+    """``region`` less what lies farther than ``leak_reach_mm`` from its core (the
+    pixels of ``smoothed`` half-way from ``threshold`` to the ``peak``). A lumen's edge
+    lies within the blur of its core; a lumen touching tissue brighter than its
+    threshold (myocardium beside a small vessel) runs into it, and the section read
+    as wide as both."""
+    if not region.any():
+        return region
+    core = region & (smoothed >= 0.5 * (threshold + peak))
+    if not core.any():
+        return region
+    reach = options.leak_reach_mm / options.pixel_mm
+    return region & (ndimage.distance_transform_edt(~core) <= reach)
 
 
 def _beyond_bloom(calcium: np.ndarray, options: LumenOptions) -> np.ndarray | None:

@@ -228,6 +228,7 @@ def _identity(segmentation: SegmentationLike | None, options: PipelineOptions) -
         "stenosis_report_threshold_pct": f"{options.coronary.stenosis.report_threshold_pct:g}",
         "trace_step_mm": f"{options.coronary.trace.step_mm:g}",
         "lumen_pixel_mm": f"{options.coronary.lumen.pixel_mm:g}",
+        "lumen_leak_reach_mm": f"{options.coronary.lumen.leak_reach_mm:g}",
         "plaque_ray_step_mm": f"{options.plaque.ray_step_mm:g}",
         "plaque_ray_count": str(options.plaque.ray_count),
         "calcium_min_hu": f"{options.plaque.calcium_min_hu:g}",
