@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from analysis_phantom import (
+    AXIAL,
     OBLIQUE_FEET_FIRST,
     Tube,
     arc_length,
@@ -178,3 +179,23 @@ def test_lumen_lost_under_calcium_is_a_subtotal_stenosis_not_an_occlusion() -> N
     assert calcified.mld_mm == 0.5
     assert 70.0 <= calcified.pct_diameter_stenosis < 100.0
     assert abs(calcified.length_mm - soft.length_mm) < 1e-9
+
+
+@pytest.mark.parametrize(("branch_mm", "reported"), [(8.0, False), (14.0, True)])
+def test_a_narrowing_on_a_side_branch_stub_is_not_graded(branch_mm: float, reported: bool) -> None:
+    """A side branch (1 mm) off a main vessel narrows by 60 % 3.5 mm before its end. On
+    an 8 mm stub there is no normal lumen around it to give a reference (it read 65 %);
+    it is not reported, and a warning says why. On a 14 mm branch it is."""
+    main = line([0.0, 0.0, 0.0], [0.0, 40.0, 0.0])
+    branch = line([0.0, 20.0, 0.0], [0.0, 20.0, 0.0] + branch_mm * unit([1.0, 0.4, 0.0]))
+    s_mm = arc_length(branch)
+    radius = 1.0 * (1.0 - 0.6 * plateau_bump(s_mm, branch_mm - 3.5, 1.0, 1.0))
+    volume, mask = render([Tube(main, np.full(len(main), 1.6)), Tube(branch, radius)], AXIAL,
+                          seed=4)  # fmt: skip
+    result = analyse_coronaries(volume, mask, ostia_lps_mm=main[:1])
+    on_branch = [lesion for lesion in result.lesions if lesion.vessel_id == 1]
+    assert len(result.vessels) == 2 and len(on_branch) == int(reported)
+    if reported:
+        assert abs(on_branch[0].pct_diameter_stenosis - 60.0) < 12.0
+    else:
+        assert any("too short for a reference diameter" in w for w in result.warnings)

@@ -32,6 +32,7 @@ class CoronaryOptions:
     lumen: LumenOptions = field(default_factory=LumenOptions)
     stenosis: StenosisOptions = field(default_factory=StenosisOptions)
     max_bridged_ring_hu: float = 40.0  # lesions on bridges through tissue are dropped
+    min_measured_mm: float = 10.0  # a vessel measured over less has no reference diameter
 
 
 @dataclass
@@ -54,8 +55,9 @@ def analyse_coronaries(
     """Trace the lumen mask, then measure and find along every vessel."""
     options = options or CoronaryOptions()
     tree = trace_centerlines(mask, volume, ostia_lps_mm, aorta_mask, options.trace)
-    vessels, lesions = measure_tree(volume, tree, options)
-    warnings = list(tree.notes)
+    notes: list[str] = []
+    vessels, lesions = measure_tree(volume, tree, options, notes)
+    warnings = list(tree.notes) + notes
     warnings.extend(
         f"a {bridge.gap_mm:.1f} mm gap in the segmentation at LPS "
         f"({', '.join(f'{x:.1f}' for x in bridge.start_lps_mm)}) mm was bridged ({bridge.method})"
@@ -123,6 +125,32 @@ def _drop_bridges_through_tissue(
     return kept
 
 
+def _drop_on_short_vessels(
+    spans: list[LesionSpan],
+    s_mm: np.ndarray,
+    usable: np.ndarray,
+    vessel_id: int,
+    min_measured_mm: float,
+    notes: list[str] | None,
+) -> list[LesionSpan]:
+    """Narrowings on a vessel measured over less than ``min_measured_mm`` are not
+    reported (occlusions are): a side branch's stub, or a piece of one, has no normal
+    lumen before and after to give a reference diameter, and its "narrowing" is its
+    own taper from the junction."""
+    measured_at = s_mm[np.asarray(usable, dtype=bool)]
+    extent = float(measured_at[-1] - measured_at[0]) if len(measured_at) else 0.0
+    if extent >= min_measured_mm:
+        return spans
+    for span in spans:
+        if not span.occlusion and notes is not None:
+            notes.append(
+                f"a {span.pct_diameter_stenosis:.0f} % narrowing on vessel {vessel_id} at "
+                f"{span.start_s_mm:.1f}-{span.end_s_mm:.1f} mm was not reported: the vessel is "
+                f"measured over {extent:.1f} mm only, too short for a reference diameter"
+            )
+    return [span for span in spans if span.occlusion]
+
+
 def _optional(values: np.ndarray) -> list[float | None]:
     return [float(v) if np.isfinite(v) else None for v in values]
 
@@ -157,6 +185,7 @@ def _measure_vessel(
     )
     spans = _drop_bridges_through_tissue(spans, measured, traced.bridged, vessel_id,
                                          options.max_bridged_ring_hu, notes)
+    spans = _drop_on_short_vessels(spans, s_mm, usable, vessel_id, options.min_measured_mm, notes)
     centerline = Centerline(
         points_lps_mm=[[float(x) for x in p] for p in points],
         radius_mm=[float(r) for r in traced.radius_mm],

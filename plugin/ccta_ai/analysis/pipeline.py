@@ -229,6 +229,7 @@ def _identity(segmentation: SegmentationLike | None, options: PipelineOptions) -
         "trace_step_mm": f"{options.coronary.trace.step_mm:g}",
         "lumen_pixel_mm": f"{options.coronary.lumen.pixel_mm:g}",
         "lumen_leak_reach_mm": f"{options.coronary.lumen.leak_reach_mm:g}",
+        "lesion_min_vessel_measured_mm": f"{options.coronary.min_measured_mm:g}",
         "plaque_ray_step_mm": f"{options.plaque.ray_step_mm:g}",
         "plaque_ray_count": str(options.plaque.ray_count),
         "calcium_min_hu": f"{options.plaque.calcium_min_hu:g}",
