@@ -122,6 +122,22 @@ def test_tree_and_lesions_are_anatomically_plausible(seed: int) -> None:
         assert by_name[lesion.vessel].segment[lesion.center_index] == lesion.segment
 
 
+@pytest.mark.parametrize("seed", [0, 3, 100007, 100017])
+def test_the_right_coronary_runs_from_its_ostium_into_the_av_groove(seed: int) -> None:
+    """No vessel doubles back on itself: the RCA leaves the aorta and enters the right
+    AV groove beside its ostium. (It used to climb some 20 mm to the top of the RV
+    ring first and return within 2-4 mm of its own start, where the two limbs' lumens
+    touched: the tracer short-cut the loop, and 50 mm of "proximal RCA" lay on it.)"""
+    heart = build_heart(draw_heart(seed))
+    rca = next(v for v in build_tree(heart, stream(seed, "coronary")) if v.name == "RCA")
+    s_mm = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(rca.points, axis=0), axis=1))])
+    start, later = rca.points[s_mm < 15.0], rca.points[s_mm > 30.0]
+    gap = np.linalg.norm(start[:, None] - later[None], axis=2).min()
+    assert gap > 4.0 * rca.radius_mm[0], gap
+    assert rca.points[:, 2].max() - rca.points[0, 2] < 8.0  # no climb above the ostium
+    assert 12.0 < np.ptp(s_mm[rca.segment == 1]) < 30.0  # proximal RCA
+
+
 def test_invalid_seed_or_size_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="size"):
         generate_study(1, "huge")

@@ -98,7 +98,10 @@ class Case:
 
 def load_case(seed: int, size: str, cache: Path | None) -> Case:
     """The phantom study of ``seed`` (generated, or read back from ``cache``)."""
-    path = cache / f"phantom-{seed}-{size}.npz" if cache is not None else None
+    from ccta_ai.phantom.truth import GENERATOR_REVISION
+
+    name = f"phantom-{seed}-{size}-r{GENERATOR_REVISION}.npz"  # another revision, another study
+    path = cache / name if cache is not None else None
     if path is not None and path.is_file():
         with np.load(path) as saved:
             return Case(

@@ -303,14 +303,22 @@ def _right_side(
     ost = heart.points["ostium_right"]
     crux = _lv_ring(heart, np.array([H_AV]), np.array([phi_post]))[0]
     psi_crux = _rv_angle(heart, crux)
-    psi_start = -np.pi / 2.0 - 0.2
-    if psi_crux < psi_start:
+    top = -np.pi / 2.0 - 0.2  # the RV ring's anterior-superior end, by the outflow tract
+    if psi_crux < top:
         psi_crux += 2 * np.pi
+    d_ost = heart.directions["ostium_right"]
+    # the RCA enters the right AV groove where it leaves the aortic root: at the ring's
+    # point nearest its exit, not at the ring's top (some 30 mm away, above and to the
+    # left, which made every RCA climb there and double back past its own ostium)
+    exit_point = ost + 8.0 * d_ost
+    candidates = np.linspace(top, top + np.pi, 181)
+    nearest = np.linalg.norm(_rv_ring(heart, H_AV, candidates) - exit_point, axis=1)
+    psi_start = float(candidates[int(np.argmin(nearest))])
     dominant = p.dominance in ("right", "co")
     psi_end = psi_crux if dominant else 0.5 * (psi_crux + 0.15)
+    psi_start = min(psi_start, psi_end - 0.5)
     psis = np.linspace(psi_start, psi_end, 10)
     ring = _rv_ring(heart, H_AV, psis)
-    d_ost = heart.directions["ostium_right"]
     r0, r_end = 1.85 * cal, (0.95 if dominant else 0.6) * cal
     if dominant:
         ring = np.concatenate([ring[:-1], crux[None]])

@@ -43,6 +43,7 @@ from ccta_ai.phantom.raster import Canvas, Grid, new_canvas, paint, paint_invari
 from ccta_ai.phantom.series import acquisitions, series_uids, study_identity, write_all
 from ccta_ai.phantom.shapes import box_spans, tube_fields
 from ccta_ai.phantom.truth import (
+    GENERATOR_REVISION,
     SCHEMA_VERSION,
     cad_rads,
     image_truth,
@@ -111,6 +112,7 @@ def generate_study(seed: int, size: str = "full") -> PhantomStudy:
     ]
     truth: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
+        "generator_revision": GENERATOR_REVISION,
         "seed": seed,
         "size": size,
         "study_instance_uid": uids["study"],

@@ -13,6 +13,11 @@ from ccta_ai.phantom.lesions import Lesion
 from ccta_ai.phantom.raster import Grid
 
 SCHEMA_VERSION = 1
+#: Which geometry the generator draws: the same seed gives another study when it
+#: changes, so kept studies (``--cache``) carry it in their names. 2: the RCA enters
+#: the right AV groove where it leaves the aorta (it used to climb to the top of the
+#: RV ring first and double back past its own ostium).
+GENERATOR_REVISION = 2
 HIGH_RISK_FEATURES = (
     "positive_remodelling",
     "low_attenuation",

@@ -71,10 +71,11 @@ def phantom_cases(
     and read back on the next run."""
     from ccta_ai.phantom.labels import Anatomy
     from ccta_ai.phantom.study import generate_study
+    from ccta_ai.phantom.truth import GENERATOR_REVISION
 
     spacing = float(inference["preprocessing"]["spacing_mm"])
     for seed in range(first_seed, first_seed + count):
-        name = f"phantom-{seed}-{size}"
+        name = f"phantom-{seed}-{size}-r{GENERATOR_REVISION}"
         cached = cache_dir / f"{name}-{spacing:g}mm.pt" if cache_dir is not None else None
         if cached is not None and cached.is_file():
             content = torch.load(cached, weights_only=True)
