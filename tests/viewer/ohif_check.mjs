@@ -4,7 +4,7 @@
 //   node ohif_check.mjs CONFIG.json
 //
 // CONFIG: {viewerDir, chromium, url, study, segSeries, srSeries, segmentLabels,
-//          measurementText: [strings], artifacts, timeoutMs}
+//          measurementText: [strings], artifacts, timeoutMs, nudgeAfterMs}
 // Prints one JSON line: {marks, steps: {name: {text, ms}}, segmentRows, console, pageErrors,
 // failedRequests, httpErrors, screenshots, error}. The Python test asserts on it; this
 // script only fails on its own when a step cannot be done at all.
@@ -78,8 +78,36 @@ async function openSeries(description, { hydrate }, shown, argument) {
     await until(page.waitForFunction(
       (selector) => !document.querySelector(selector), { timeout }, yes));
   }
-  await until(page.waitForFunction(shown, { timeout }, argument));
+  await waitShown(description, shown, argument);
   mark(`shown ${description}`);
+}
+
+async function waitShown(description, shown, argument) {
+  // Rarely (once in CI; twice in some fifty runs here, each time with the mouse over the
+  // viewport while the SR loaded) OHIF goes to the SR's image and draws neither its
+  // annotation nor the orientation markers until the viewport is scrolled. A reader would
+  // move the mouse and scroll; so does this, after nudgeAfterMs and then every 5 s, and
+  // marks each nudge, so that the test shows when one was needed.
+  const deadline = Date.now() + timeout;
+  let wait = Math.min(config.nudgeAfterMs ?? 15000, timeout);
+  for (;;) {
+    try {
+      await until(page.waitForFunction(shown, { timeout: wait }, argument));
+      return;
+    } catch (error) {
+      if (error?.name !== 'TimeoutError' || Date.now() >= deadline) throw error;
+    }
+    const pane = await page.$('[data-cy="viewport-pane"]');
+    const box = pane && await pane.boundingBox();
+    if (box) {
+      await page.mouse.move(box.x + box.width / 3, box.y + box.height / 3);
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      await page.mouse.wheel({ deltaY: 100 });
+      await page.mouse.wheel({ deltaY: -100 });
+    }
+    mark(`nudged ${description}`);
+    wait = Math.max(1000, Math.min(5000, deadline - Date.now()));
+  }
 }
 
 const page = await browser.newPage();

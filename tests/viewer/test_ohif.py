@@ -85,6 +85,9 @@ def _run_check(node: str, chromium: Path, viewer: ViewerServer, study: ViewerStu
         "srSeries": study.sr_series_description, "segmentLabels": study.segment_labels,
         "measurementText": [study.measurement_name], "artifacts": str(ARTIFACTS),
         "timeoutMs": 90_000,  # software rendering on 2 loaded cores can take over 45 s a step
+        # OHIF rarely goes to the SR's image and draws nothing until scrolled; the script
+        # then moves the mouse over the viewport and scrolls, as a reader would.
+        "nudgeAfterMs": 15_000,
     }
     config_path = work / "ohif_check.json"
     config_path.write_text(json.dumps(config), "utf-8")
