@@ -151,3 +151,16 @@ def test_small_vessels_and_unlabelled_branches_are_not_graded() -> None:
     assert grade.cad_rads == "2"
     assert sum(reason.startswith("Not graded") for reason in grade.reasons) == 2
     assert "1.2 mm" in " ".join(grade.reasons)
+
+
+def test_an_occlusion_in_a_vessel_under_1_5_mm_is_not_graded() -> None:
+    """A lumen lost at the tip of a 1.4 mm distal LAD (a break of the segmentation
+    bridged through tissue, seed 100017) made the study a CAD-RADS 5."""
+    tip = lesion(100.0, segment=8, occlusion=True)
+    tip.reference_diameter_mm = 1.4
+    grade = grade_study([lesion(40.0, segment=8), tip])
+    assert grade.cad_rads == "2"
+    assert any(r.startswith("Not graded") and "1.4 mm" in r for r in grade.reasons)
+    kept = lesion(100.0, segment=8, occlusion=True)
+    kept.reference_diameter_mm = 1.7
+    assert grade_study([lesion(40.0, segment=8), kept]).cad_rads == "5"

@@ -254,11 +254,14 @@ def _gradable(
 ) -> list[Lesion]:
     """The lesions CAD-RADS grades: in vessels of at least ``MIN_GRADED_DIAMETER_MM``
     and, once segments are labelled, in one of the 18 SCCT segments (not in septal
-    perforators or unnamed twigs). Each left-out lesion adds a reason."""
+    perforators or unnamed twigs). Each left-out lesion adds a reason. The size rule
+    holds for occlusions too: a lumen lost where the vessel around it is under 1.5 mm
+    is at CT's resolution limit (the segmentation breaks there as readily as the
+    lumen does), and a 5 for it would send a patient to the cath lab for a twig."""
     labelled = any(lesion.segment is not None for lesion in lesions)
     kept = []
     for lesion in lesions:
-        if lesion.reference_diameter_mm < MIN_GRADED_DIAMETER_MM and not lesion.occlusion:
+        if lesion.reference_diameter_mm < MIN_GRADED_DIAMETER_MM:
             reasons.append(
                 f"Not graded: {describe(lesion, vessels)} lies in a vessel of "
                 f"{lesion.reference_diameter_mm:.1f} mm (under {MIN_GRADED_DIAMETER_MM} mm)."
