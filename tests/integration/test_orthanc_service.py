@@ -39,6 +39,17 @@ def study_series(server: OrthancServer, series_uid: str) -> list[dict[str, Any]]
     return answer
 
 
+def all_jobs_finished(server: OrthancServer, timeout_s: float = 45.0) -> list[dict[str, Any]]:
+    """Every job, once none is queued or running."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        jobs: list[dict[str, Any]] = server.api("GET", "/ccta-ai/jobs",
+                                                params={"limit": 1000}).json()["jobs"]
+        if all(finished(j) for j in jobs) or time.monotonic() > deadline:
+            return jobs
+        time.sleep(0.2)
+
+
 def outputs_of(server: OrthancServer, series_uid: str) -> list[dict[str, Any]]:
     return [s for s in study_series(server, series_uid)
             if s["MainDicomTags"].get("SeriesDescription") == "CCTA AI fake result"]
@@ -159,7 +170,7 @@ def test_orthanc_restart_keeps_the_jobs_and_a_rerun_replaces_outputs(
     orthanc_server.store_scu(write_ct_series(tmp_path, study_uid=study, series_uid=uid,
                                              n_slices=10))
     first = orthanc_server.wait_job(uid, finished)
-    before = orthanc_server.api("GET", "/ccta-ai/jobs", params={"limit": 1000}).json()["jobs"]
+    before = all_jobs_finished(orthanc_server)  # none left running by an earlier test
     pids = [w["pid"] for w in orthanc_server.api("GET", "/ccta-ai/health").json()["workers"]]
 
     orthanc_server.stop()

@@ -24,7 +24,7 @@ import pyorthanc
 
 from ccta_ai.errors import CctaAiError
 from ccta_ai.service.orthanc_config import render_config, write_config
-from ccta_ai.service.orthanc_port import NO_HTTP_COMPRESSION
+from ccta_ai.service.orthanc_port import NO_HTTP_COMPRESSION, client_limits
 from ccta_ai.service.settings import SOURCE_ROOT
 
 ORTHANC = Path("/usr/sbin/Orthanc")
@@ -71,7 +71,8 @@ class OrthancServer:
         self.state_dir = self.root / "data" / "orthanc" / "ccta-ai"
         self.process: subprocess.Popen[bytes] | None = None
         self.client = pyorthanc.Orthanc(self.url, username=user, password=password,
-                                        timeout=60, headers=NO_HTTP_COMPRESSION)
+                                        timeout=60, headers=NO_HTTP_COMPRESSION,
+                                        limits=client_limits())
 
     @property
     def aet(self) -> str:

@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 #: of a series on loopback). Our transfers are local or on a LAN.
 NO_HTTP_COMPRESSION = {"Accept-Encoding": "identity"}
 
+#: Orthanc closes a keep-alive connection idle for 1 s (civetweb's timeout in 1.10; the
+#: ``KeepAliveTimeout`` option, default 1, from 1.11.3). A request sent on a connection as
+#: Orthanc closes it gets no answer (httpx: "Server disconnected without sending a
+#: response"), so our clients drop connections idle for half that before reusing them.
+KEEPALIVE_EXPIRY_S = 0.5
+
 _MANUFACTURER = "0008,0070"
 _SERIES_DESCRIPTION = "0008,103e"
 
@@ -66,7 +72,13 @@ def make_client(settings: Settings, token: str | None, timeout_s: float = 60.0
         password=settings.orthanc_password or None,
         headers=headers,
         timeout=timeout_s,
+        limits=client_limits(),
     )
+
+
+def client_limits() -> httpx.Limits:
+    """httpx's pool limits with idle connections dropped before Orthanc drops them."""
+    return httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S)
 
 
 class OrthancPort:
