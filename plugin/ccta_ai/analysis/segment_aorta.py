@@ -15,13 +15,16 @@ slices); it needs no training and does not depend on a phantom's conventions.
 3. **tracks** — circles linked from slice to slice (centre moving less than half a
    radius, radius within ±35 % of the last and under 1.35 times the track's median, so a
    track stops where the root opens into the ventricle), at least 15 mm long;
-4. **choice** — among bright tracks (median HU ≥ 80 % of the brightest track's), those
-   that do not run out of the bottom of the volume (that is the descending aorta) nor
-   are walled by bone (median ring share above 0.2); of those the long ones (at least
-   75 % of the longest: the atria and broken pieces of the descending aorta are
-   shorter); of those the one with the most coronary lumen touching its lowest 25 mm
-   (where the ostia are; when a lumen mask is given), then the longest. The pulmonary
-   trunk is dimmer (right heart);
+4. **choice** — among tracks that do not run out of the bottom of the volume (that is
+   the descending aorta) nor are walled by bone (median ring share above 0.2): when a
+   coronary lumen mask is given, those with at least a quarter as much lumen within
+   20 mm of the wall of their lowest 25 mm (the root, where the LM and RCA leave) as
+   the track with the most (the descending aorta has none near it, wherever the track
+   stops; a vena cava full of undiluted contrast has none either, however bright);
+   of those the bright ones (median HU ≥ 80 % of the brightest's: the pulmonary trunk
+   is dimmer, right heart); of those the long ones (at least 75 % of the longest: the
+   atria and broken pieces of the descending aorta are shorter); of those the one with
+   the most coronary lumen touching its lowest 25 mm, then the longest;
 5. **root** — the track ends at the annulus where it narrows there and widens again
    below (the outflow tract and ventricle); where it just stops, the bright voxels
    within 1.25 radii of its axis are added for at most ``root_mm`` (12 mm) below;
@@ -35,6 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from ccta_ai.analysis.segment_refine import largest_component
 from ccta_ai.imaging.volume import Volume
@@ -63,6 +67,8 @@ class AortaOptions:
     #                      sinuses and before a widening, is the annulus: the track ends
     lumen_near_mm: float = 25.0  # the ostia lie in the track's lowest 25 mm...
     lumen_touch_mm: float = 4.0  # ... within 4 mm of its wall
+    lumen_around_mm: float = 20.0  # coronary lumen this near the root's wall...
+    min_relative_lumen: float = 0.25  # ... at least this share of the most a track has
     blood_percentiles: tuple[float, ...] = (90.0, 75.0, 50.0)  # of 150-700 HU, tried in turn
 
 
@@ -260,16 +266,26 @@ def _choose(
         kept, cut = _trim(track, spacing[0], options)
         cut_at_annulus[id(kept)] = cut
         trimmed.append(kept)
-    levels = [float(np.median([c.median_hu for c in t])) for t in trimmed]
-    brightest = max(levels)
     bottom = n_slices - 1 - options.bottom_margin_mm / spacing[0]
     candidates = [
-        t for t, level in zip(trimmed, levels, strict=True)
-        if level >= options.min_relative_hu * brightest and t[-1].slice_index < bottom
+        t for t in trimmed
+        if t[-1].slice_index < bottom
         and float(np.median([c.bone_ring for c in t])) <= options.max_bone_ring
     ]
     if not candidates:
         return None
+    # The coronaries leave the aortic root: a tube with far less coronary lumen around
+    # its lower end than another is not the ascending aorta, however long or bright
+    # (the descending aorta, or a vena cava full of undiluted contrast).
+    near = [_lumen_near(t, lumen, spacing, options) for t in candidates]
+    if max(near) > 0:
+        candidates = [t for t, n in zip(candidates, near, strict=True)
+                      if n >= options.min_relative_lumen * max(near)]
+    # the pulmonary trunk is dimmer (right heart)
+    levels = [float(np.median([c.median_hu for c in t])) for t in candidates]
+    brightest = max(levels)
+    candidates = [t for t, level in zip(candidates, levels, strict=True)
+                  if level >= options.min_relative_hu * brightest]
     # the ascending aorta is a long tube: the atria, which the circumflex passes, and
     # broken pieces of the descending aorta are shorter
     lengths = [(t[-1].slice_index - t[0].slice_index + 1) * spacing[0] for t in candidates]
@@ -279,6 +295,29 @@ def _choose(
     best = max(candidates, key=lambda t: (_touching(t, lumen, spacing, options),
                                           t[-1].slice_index - t[0].slice_index))
     return best, cut_at_annulus[id(best)]
+
+
+def _lumen_near(
+    track: list[Circle], lumen: np.ndarray | None, spacing: np.ndarray, options: AortaOptions
+) -> int:
+    """Coronary lumen voxels within ``lumen_around_mm`` of the wall of the track's lowest
+    ``lumen_near_mm`` (the root, where the LM and RCA start); 0 without a lumen mask."""
+    if lumen is None:
+        return 0
+    last = track[-1].slice_index
+    low = [c for c in track if (last - c.slice_index) * spacing[0] <= options.lumen_near_mm]
+    reach = max(c.radius_mm for c in low) + options.lumen_around_mm
+    first = max(0, int(low[0].slice_index - reach / spacing[0]))
+    stop = min(lumen.shape[0], int(np.ceil(last + reach / spacing[0])) + 1)
+    points = np.argwhere(lumen[first:stop]).astype(np.float64)
+    if not len(points):
+        return 0
+    points[:, 0] += first
+    points *= spacing
+    centres = np.array([[c.slice_index, *c.centre] for c in low], dtype=np.float64) * spacing
+    radii = np.array([c.radius_mm for c in low])
+    distance, which = cKDTree(centres).query(points)
+    return int(np.count_nonzero(distance <= radii[which] + options.lumen_around_mm))
 
 
 def _touching(
