@@ -58,6 +58,10 @@ class NamingOptions:
     max_left_main_mm: float = 30.0
     trifurcation_mm: float = 6.0  # junctions this close to the LM bifurcation are part of it
     direction_mm: float = 10.0  # a branch's local direction
+    # Lengths count up to this at a junction (with radius and course): a diagonal (up
+    # to ~70 mm) does not tie with the LAD that goes on beyond it (60 mm made 2 of 40
+    # phantom studies follow a diagonal thicker at its start; 120 mm broke 2 others).
+    continuation_cap_mm: float = 90.0
     course_mm: float = 25.0  # a branch's course
     apex_cos: float = 0.4  # courses at least this aligned with the long axis go to the apex
     septal_inward_cos: float = 0.35  # short LAD branches diving this much are septal
@@ -221,7 +225,7 @@ class _Namer:
 
         def score(child: int) -> float:
             turn = float(heading @ self.tree.direction(child, 6.0))
-            length = min(self.tree.branch_mm(child), 60.0)
+            length = min(self.tree.branch_mm(child), self.options.continuation_cap_mm)
             radius = max(self._start_radius(child), 0.3)
             return length * radius**2 * (1.2 + turn)
 
