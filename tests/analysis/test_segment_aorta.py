@@ -150,10 +150,11 @@ def test_an_aorta_whose_circle_is_lost_over_a_few_millimetres_is_found_whole() -
                                    "vena cava full of undiluted contrast"])
 def test_a_longer_or_brighter_tube_without_coronaries_near_it_is_not_the_aorta(
         decoy: str) -> None:
-    """Seen on phantom studies (4 of 20, 2 of 20 more): the descending aorta's track
-    stopped short of the bottom and, longer than the ascending aorta's, was taken for
-    it; a superior vena cava with undiluted contrast outshone the aorta. Neither has
-    coronary lumen near its lower end."""
+    """Seen on phantom studies (4 of the 20 benchmark studies, 4 of 20 others): the
+    descending aorta's track stopped short of the bottom and, longer than the ascending
+    aorta's, was taken for it; a tube brighter than the aorta (a vena cava full of
+    undiluted contrast, here) outshone it. Neither has coronary lumen near its lower
+    end."""
     hu, ascending, affine = _scene(seed=3)
     k, r, c = np.indices(hu.shape)
     x, y, z = -48.0 + c * SPACING_MM, -48.0 + r * SPACING_MM, 44.0 - k * SPACING_MM
