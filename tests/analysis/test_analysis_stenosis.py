@@ -133,16 +133,17 @@ def _span(start: int, end: int, bridged: bool) -> LesionSpan:
     ("ring_hu", "bridge", "kept"),
     [
         (-70.0, (20, 40), True),  # an occlusion bridged through epicardial fat: reported
-        (110.0, (20, 40), False),  # a bridge through myocardium: not a lesion
-        (110.0, (0, 0), True),  # measured lumen in tissue, no bridge: not this rule's call
+        (120.0, (20, 40), True),  # a bridged stenosis whose ring is plaque: reported
+        (310.0, (20, 40), False),  # a bridge along a chamber's blood: not a lesion
+        (310.0, (0, 0), True),  # measured lumen, no bridge: not this rule's call
         # the lesion's site (index 30) on measured lumen, only its end on a bridge
-        (110.0, (35, 40), True),
+        (310.0, (35, 40), True),
     ],
 )
-def test_lesions_on_bridges_through_tissue_are_not_reported(
+def test_lesions_on_bridges_through_chambers_are_not_reported(
     ring_hu: float, bridge: tuple[int, int], kept: bool
 ) -> None:
-    from ccta_ai.analysis.coronary import _drop_bridges_through_tissue
+    from ccta_ai.analysis.coronary import CoronaryOptions, _drop_bridges_through_tissue
     from ccta_ai.analysis.lumen import LumenMeasurements
 
     count = 60
@@ -153,12 +154,13 @@ def test_lesions_on_bridges_through_tissue_are_not_reported(
     on_bridge[slice(*bridge)] = True
     notes: list[str] = []
     result = _drop_bridges_through_tissue(
-        [_span(18, 42, bool(on_bridge.any()))], measured, on_bridge, 7, 40.0, notes
+        [_span(18, 42, bool(on_bridge.any()))], measured, on_bridge, 7,
+        CoronaryOptions().max_bridged_ring_hu, notes,
     )
     assert (len(result) == 1) is kept
     assert (len(notes) == 0) is kept
     if not kept:
-        assert "vessel 7" in notes[0] and "110 HU" in notes[0]
+        assert "vessel 7" in notes[0] and "310 HU" in notes[0]
 
 
 def test_lumen_lost_under_calcium_is_a_subtotal_stenosis_not_an_occlusion() -> None:
