@@ -75,6 +75,30 @@ def test_an_anchored_tree_is_never_absorbed() -> None:
     assert bridge_gaps([first, second], volume=None)[1] == []
 
 
+@pytest.mark.parametrize(
+    ("end", "root", "absorbed"),
+    [
+        # 30 mm, rooted where the trunk points: a proximal LAD cut off by a stenosis
+        # that passes the aortic root (seed 100009: naming 0.42 -> 0.96)
+        ([0, 0, 56], 0, True),
+        ([0, 0, 56], 1, False),  # rooted at its far end: a tree of its own
+        ([0, 0, 40], 0, False),  # under 20 mm: too little to tell
+    ],
+)
+def test_a_piece_rooted_near_the_aorta_continues_a_tree_that_points_at_its_root(
+    end: list[float], root: int, absorbed: bool
+) -> None:
+    trunk = _piece([0, 0, 0], [0, 0, 20], "ostium")
+    piece = _piece([0, 0, 26], end, "aorta")
+    piece.root = root
+    graphs, bridges = bridge_gaps([trunk, piece], volume=None)
+    assert (len(bridges) == 1) is absorbed
+    assert len(graphs) == (1 if absorbed else 2)
+    if absorbed:
+        assert graphs[0].origin == "ostium"
+        np.testing.assert_allclose(graphs[0].nodes_lps_mm[graphs[0].root], [0, 0, 0])
+
+
 def test_a_much_thicker_distal_piece_is_not_bridged() -> None:
     trunk = _piece([0, 0, 0], [0, 0, 20], "ostium", radius=1.0)
     distal = _piece([0, 0, 26], [0, 0, 46], "thickest-end", radius=3.0)

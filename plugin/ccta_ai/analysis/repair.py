@@ -3,8 +3,9 @@
 A segmentation breaks a vessel where its lumen is lost: at a tight stenosis, a total
 occlusion, a motion or noise artefact. The distal piece then becomes a separate tree.
 Here a free end of a tree is joined to a free end of a distal piece: a tree not
-anchored at an ostium or the aorta, and shorter than the tree it joins. The join must
-be plausible:
+anchored at an ostium or the aorta, and shorter than the tree it joins, or a tree
+"rooted at the aorta" (it came within 10 mm of it) joined at that root to an anchored
+tree. The join must be plausible:
 
 * the gap is short (``max_gap_mm``);
 * the gap goes on in the direction the vessel was heading (``max_angle_deg``), so no
@@ -48,6 +49,8 @@ class RepairOptions:
             by this factor (plus 0.5 mm).
         use_image: look for a lumen-like path through the HU image.
         max_path_ratio: an image path may be at most this much longer than the curve.
+        min_aorta_piece_mm: a tree rooted at the aorta at least this long is joined,
+            at its root, to an anchored tree's free end that points at it.
     """
 
     max_gap_mm: float = 20.0
@@ -58,6 +61,7 @@ class RepairOptions:
     max_radius_ratio: float = 1.6
     use_image: bool = True
     max_path_ratio: float = 1.3
+    min_aorta_piece_mm: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -91,8 +95,9 @@ def bridge_gaps(
 
     A free end of a tree may be joined to a free end of another tree that is not
     anchored (rooted at an ostium or the aorta) and is shorter than it, so that
-    distal pieces join their proximal trees and never the other way round. The
-    absorbing tree keeps its root. The best-scoring join (short, straight) is made
+    distal pieces join their proximal trees and never the other way round; or, by an
+    anchored tree, to the root of a tree rooted at the aorta (``min_aorta_piece_mm``).
+    The absorbing tree keeps its root. The best-scoring join (short, straight) is made
     first, then the candidates are found again.
     """
     options = options or RepairOptions()
@@ -165,6 +170,14 @@ def _candidates(trees: list[CenterlineGraph], options: RepairOptions) -> list[_C
             fragment = trees[f_index]
             absorbable = fragment.origin not in ANCHORED_ORIGINS and (
                 anchor.origin in ANCHORED_ORIGINS or sizes[f_index] < sizes[a_index]
+            )
+            # A piece "rooted at the aorta" may only pass near it (within the tracer's
+            # 10 mm): the proximal LAD cut off by a stenosis runs along the aortic
+            # root. It continues an anchored tree whose free end points at its root.
+            absorbable = absorbable or (
+                fragment.origin == "aorta" and node == fragment.root
+                and anchor.origin in ANCHORED_ORIGINS
+                and sizes[f_index] >= options.min_aorta_piece_mm
             )
             if not absorbable:
                 continue
