@@ -143,7 +143,7 @@ def _span(start: int, end: int, bridged: bool) -> LesionSpan:
 def test_lesions_on_bridges_through_chambers_are_not_reported(
     ring_hu: float, bridge: tuple[int, int], kept: bool
 ) -> None:
-    from ccta_ai.analysis.coronary import CoronaryOptions, _drop_bridges_through_tissue
+    from ccta_ai.analysis.coronary import CoronaryOptions, _drop_bridges_through_chambers
     from ccta_ai.analysis.lumen import LumenMeasurements
 
     count = 60
@@ -153,7 +153,7 @@ def test_lesions_on_bridges_through_chambers_are_not_reported(
     on_bridge = np.zeros(count, dtype=bool)
     on_bridge[slice(*bridge)] = True
     notes: list[str] = []
-    result = _drop_bridges_through_tissue(
+    result = _drop_bridges_through_chambers(
         [_span(18, 42, bool(on_bridge.any()))], measured, on_bridge, 7,
         CoronaryOptions().max_bridged_ring_hu, notes,
     )

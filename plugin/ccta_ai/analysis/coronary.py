@@ -90,7 +90,7 @@ def measure_tree(
     return vessels, lesions
 
 
-def _drop_bridges_through_tissue(
+def _drop_bridges_through_chambers(
     spans: list[LesionSpan],
     measured: LumenMeasurements,
     bridged: np.ndarray,
@@ -187,7 +187,7 @@ def _measure_vessel(
         starts_at_ostium=traced.parent is not None or traced.origin in ANCHORED_ORIGINS,
         calcium_mm2=measured.calcium_area_mm2,
     )
-    spans = _drop_bridges_through_tissue(spans, measured, traced.bridged, vessel_id,
+    spans = _drop_bridges_through_chambers(spans, measured, traced.bridged, vessel_id,
                                          options.max_bridged_ring_hu, notes)
     spans = _drop_on_short_vessels(spans, s_mm, usable, vessel_id, options.min_measured_mm, notes)
     centerline = Centerline(
