@@ -147,3 +147,20 @@ def sample_lesion() -> Lesion:
                   mld_position_lps_mm=[0.0, 0.0, -6.0], pct_diameter_stenosis=55.0,
                   pct_area_stenosis=80.0, mld_mm=1.4, mla_mm2=1.5, reference_diameter_mm=3.0,
                   length_mm=4.0, grade="moderate")
+
+
+def test_report_and_film_name_the_model_with_its_version() -> None:
+    from ccta_ai.report.content import algorithm_rows
+
+    case_findings = tube_findings(line([0.0, 0.0, 0.0], [0.0, 0.0, -20.0]), np.full(41, 1.5))
+    identity = dataclasses.replace(
+        case_findings.algorithm,
+        name="ccta-ai", version="0.1.0", model_name="coronary_seg", model_sha256="ab" * 32,
+        parameters={"model_version": "0.2.0"},
+    )
+    findings = dataclasses.replace(case_findings, algorithm=identity)
+    assert algorithm_rows(findings, "en") == [
+        ("Algorithm", "ccta-ai"), ("Version", "0.1.0"), ("Model", "coronary_seg 0.2.0"),
+        ("Model SHA-256", "ab" * 32),
+    ]
+    assert ("模型", "coronary_seg 0.2.0") in algorithm_rows(findings, "zh")

@@ -103,7 +103,7 @@ class Analysis:
     findings: Findings
     segment_labels: np.ndarray  # uint8: SCCT segment 1-18, 19 other coronary lumen
     plaque_labels: np.ndarray  # uint8: 1 calcified, 2 non-calcified
-    lumen: np.ndarray  # bool coronary lumen mask
+    lumen: np.ndarray  # bool: the segmentation stage's lumen (before the tree; not stored)
 
 
 def analyze(

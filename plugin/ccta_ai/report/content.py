@@ -216,8 +216,12 @@ def grade_rows(findings: Findings, language: str) -> tuple[list[tuple[str, str]]
 def algorithm_rows(findings: Findings, language: str) -> list[tuple[str, str]]:
     t = words.TEXT[language]
     algorithm = findings.algorithm
+    model = algorithm.model_name
+    model_version = algorithm.parameters.get("model_version", "")
+    if model and model_version:  # the film and report name the model that made the result
+        model = f"{model} {model_version}"
     rows = [(t["algorithm_name"], algorithm.name), (t["version"], algorithm.version),
-            (t["model"], algorithm.model_name), (t["sha256"], algorithm.model_sha256)]
+            (t["model"], model), (t["sha256"], algorithm.model_sha256)]
     return [(label, value) for label, value in rows if value]
 
 

@@ -1,0 +1,34 @@
+"""The accuracy benchmark scores the lumen the product stores (the SEG's), not the
+segmentation stage's mask with the blobs the tracer rejected."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ccta_ai.analysis.bench import Tally, score_case
+from ccta_ai.analysis.findings import Findings
+from ccta_ai.analysis.pipeline import Analysis
+
+
+def test_lumen_dice_is_the_segs_and_the_segmentation_stages_is_kept_beside_it() -> None:
+    shape = (12, 12, 12)
+    truth_lumen = np.zeros(shape, dtype=bool)
+    truth_lumen[2:6, 2:6, 2:6] = True  # 64 voxels
+    segment_labels = np.zeros(shape, dtype=np.uint8)
+    segment_labels[2:6, 2:6, 2:5] = 6  # 48 of them, named pLAD
+    segmented = segment_labels > 0
+    segmented[8:12, 8:12, 8:12] = True  # a vein the tracer left out: 64 voxels
+    analysis = Analysis(
+        Findings(series_instance_uid="1.2.3", frame_of_reference_uid="1.2.4"),
+        segment_labels,
+        np.zeros(shape, dtype=np.uint8),
+        segmented,
+    )
+    truth = {"vessels": [], "lesions": [], "cad_rads": {"category": "0"}}
+    tally = Tally()
+
+    line = score_case(analysis, truth_lumen, truth, tally, seconds=1.0)
+
+    assert tally.dice == [2 * 48 / (48 + 64)]  # 0.857
+    assert tally.segmentation_dice == [2 * 48 / (112 + 64)]  # 0.545
+    assert line.startswith("Dice 0.857 (segmentation 0.545) ")
