@@ -127,11 +127,13 @@ def hand_heart(
     ramus: bool = False,
     turn: np.ndarray | None = None,
     lad_end_mm: float | None = None,
+    septal: tuple[float, float] = (14.0, 16.0),
 ) -> dict[str, Any]:
     """A truth dict (like the phantom's) of a hand-drawn tree, in LPS mm.
 
     ``turn`` rotates the heart about its centre; ``lad_end_mm`` cuts the LAD (and what
-    branches off it beyond) at that height, keeping the segments of the whole LAD.
+    branches off it beyond) at that height, keeping the segments of the whole LAD;
+    ``septal`` is how far down the heart (mm) and how deep (inset, mm) the septals go.
     """
     items: list[tuple[str, str | None, np.ndarray, int | np.ndarray]] = []
     lm = np.concatenate([_curve([(-18.0, -110.0, 14.0), (-8.0, -100.0, 6.0)])[:-1],
@@ -158,7 +160,8 @@ def hand_heart(
     for name, j in (("S1", s1), ("S2", s2)):
         h = lad[j, 0]
         items.append(
-            (name, "LAD", _curve([(h, -85.0, 0.0), (h + 8, -82.0, 8.0), (h + 14, -80.0, 16.0)]), 19)
+            (name, "LAD", _curve([(h, -85.0, 0.0), (h + 8 * septal[0] / 14, -82.0, septal[1] / 2),
+                                  (h + septal[0], -80.0, septal[1])]), 19)
         )
     lcx_end = {"right": -195.0, "co": -245.0, "left": -280.0}[dominance]
     lcx = _curve([(0.0, -95.0, 0.0), (1.0, -110.0, 0.0), (1.0, lcx_end, 0.0)])

@@ -221,3 +221,24 @@ def test_unattached_distal_piece_continues_its_vessel() -> None:
     assert piece.name == "LAD"
     assert set(piece.centerline.segment) == {8}
     assert any("continues the LAD" in reason for reason in result.reasons)
+
+
+@pytest.mark.parametrize("angles", TURNS_DEG[:3])
+def test_a_short_shallow_septal_stub_is_not_the_first_diagonal(
+    angles: tuple[float, float, float],
+) -> None:
+    """Only the first 10-15 mm of a septal are usually segmented, diving less steeply
+    than its whole course; taken for a diagonal, it made D1 "D2" and D2 unnamed."""
+    truth = hand_heart("right", turn=_turn(angles), septal=(12.0, 4.0))
+    vessels = vessels_from_truth(truth)
+    septals = [v for v, item in zip(vessels, truth["vessels"], strict=True)
+               if item["name"] in ("S1", "S2")]  # fmt: skip
+    lengths = [float(np.linalg.norm(np.diff(v.centerline.points_lps_mm, axis=0), axis=1).sum())
+               for v in septals]  # fmt: skip
+    assert all(12.0 < length < 20.0 for length in lengths), lengths
+    label_tree(vessels)
+    names = _names(truth, vessels)
+    assert (names["S1"], names["S2"], names["D1"], names["D2"]) == (
+        "septal", "septal", "D1", "D2"
+    )
+    assert naming_accuracy(vessels, truth) >= 0.97
