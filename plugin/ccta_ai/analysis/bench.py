@@ -180,7 +180,8 @@ def score_case(
     tally.seconds.append(seconds)
     grade = findings.grade.cad_rads if findings.grade else "-"
     return (
-        f"Dice {tally.dice[-1]:.3f} (segmentation {tally.segmentation_dice[-1]:.3f}) OV {tally.overlap[-1]:.3f} naming {tally.naming[-1]:.3f} "
+        f"Dice {tally.dice[-1]:.3f} (segmentation {tally.segmentation_dice[-1]:.3f}) "
+        f"OV {tally.overlap[-1]:.3f} naming {tally.naming[-1]:.3f} "
         f"lesions {len(lesions)} (truth {len(truth.get('lesions', []))}) "
         f"CAD-RADS {grade} (truth {truth.get('cad_rads', {}).get('category')}) {seconds:.1f} s"
     )
@@ -192,8 +193,11 @@ def _ratio(numerator: int, denominator: int) -> float:
 
 def print_table(tally: Tally, args: argparse.Namespace) -> None:
     rows: list[tuple[str, float, str]] = [
-        ("lumen Dice", float(np.mean(tally.dice)),
-         f"the SEG's; segmentation stage {np.mean(tally.segmentation_dice):.3f}"),  # fmt: skip
+        (
+            "lumen Dice",
+            float(np.mean(tally.dice)),
+            f"the SEG's; segmentation stage {np.mean(tally.segmentation_dice):.3f}",
+        ),
         ("centerline OV", float(np.mean(tally.overlap)), ""),
         ("naming accuracy", float(np.mean(tally.naming)), ""),
     ]
