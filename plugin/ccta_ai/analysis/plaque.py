@@ -102,7 +102,7 @@ class PlaqueOptions:
     spotty_max_mm: float = 3.0
     branch_margin_mm: float = 1.5
     report_threshold_pct: float = 25.0
-    min_lesion_plaque_mm3: float = 1.5
+    min_lesion_plaque_mm3: float = 3.0
     min_lesion_remodelling: float = 0.7
     calcified_lesion_min_mm3: float = 1.0
     lumen_hu_window_mm: float = 20.0
