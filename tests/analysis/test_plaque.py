@@ -30,6 +30,10 @@ CASES = {
     "minimal, remodelled": PlaqueTube(stenosis=0.12, remodelling=1.6),
     "spotty": PlaqueTube(stenosis=0.4, remodelling=1.3, spotty_mm=1.6),
     "healthy, bright and noisy": PlaqueTube(stenosis=0.0, lumen_hu=550.0, noise_hu=35.0),
+    "soft wall, no narrowing": PlaqueTube(stenosis=0.0, remodelling=1.6),
+    "calcified wall, no narrowing": PlaqueTube(
+        stenosis=0.0, remodelling=1.6, calcium_sector_deg=120.0
+    ),
 }
 
 
@@ -115,6 +119,20 @@ def test_minimal_plaque_below_25_percent_is_a_lesion_of_its_own(analysed: dict[s
     plaque = _plaque_at(result, truth)
     assert plaque.remodelling_index == pytest.approx(np.sqrt(1.6), abs=0.12)
     assert POSITIVE_REMODELLING in plaque.high_risk_features
+
+
+def test_soft_wall_without_any_narrowing_is_not_reported_calcium_is(
+    analysed: dict[str, Case],
+) -> None:
+    """Non-calcified "plaque" beside a lumen that is not narrowed at all is, in practice,
+    the tissue a proximal vessel runs against (aortic root, atrial wall: 16 of 18 such
+    findings in 40 phantom studies read 0-3 %); calcium beside it is plaque."""
+    soft, soft_truth, _, _ = analysed["soft wall, no narrowing"]
+    assert not [les for les in soft.lesions if abs(les.mld_s_mm - soft_truth.lesion_s_mm) < 6.0]
+    hard, hard_truth, _, _ = analysed["calcified wall, no narrowing"]
+    lesion = _at_lesion(hard, hard_truth)
+    assert lesion.method.startswith("minimal plaque") and lesion.pct_diameter_stenosis < 5.0
+    assert (_plaque_at(hard, hard_truth).calcified_volume_mm3 or 0.0) > 1.0
 
 
 def test_spotty_calcification(analysed: dict[str, Case]) -> None:

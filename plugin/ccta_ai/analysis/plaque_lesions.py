@@ -204,7 +204,13 @@ def _minimal_lesions(
         )
         lesion.plaque = describe_plaque(sections, a, b, site, options)
         long_enough = lesion.length_mm >= options.min_minimal_length_mm
-        if long_enough and (lesion.plaque.volume_mm3 or 0.0) >= options.min_minimal_plaque_mm3:
+        calcified = (lesion.plaque.calcified_volume_mm3 or 0.0) >= options.calcified_lesion_min_mm3
+        narrows = lesion.pct_diameter_stenosis >= options.min_minimal_narrowing_pct
+        if (
+            long_enough
+            and (lesion.plaque.volume_mm3 or 0.0) >= options.min_minimal_plaque_mm3
+            and (calcified or narrows)
+        ):
             found.append(lesion)
     return found
 
