@@ -240,4 +240,7 @@ def print_table(tally: Tally, args: argparse.Namespace) -> None:
             op, goal_value = target
             ok = value >= goal_value if op == ">=" else value <= goal_value
             mark, goal = ("ok" if ok else "MISS"), f"{op} {goal_value:g}"
-        print(f"{name:<24} {value:9.3f}  {goal:<8} {mark:<4} {detail}")
+        shown = f"{value:9.3f}"
+        if mark == "MISS" and float(shown) == goal_value:  # 0.8999 is not 0.900
+            shown = f"{value:9.4f}"
+        print(f"{name:<24} {shown}  {goal:<8} {mark:<4} {detail}")
