@@ -66,7 +66,7 @@ class TraceOptions:
             than this is left out. Such trees that survive gap bridging are, in
             practice, aortic blood beyond the aorta mask (mostly the arch where the
             top of the volume cuts it) or the edge of an atrium or the pulmonary
-            artery: 23 trees of 10-29 mm in 16 of 40 benchmark studies, none on a
+            artery: 23 trees of 10-29 mm in 16 of 40 benchmark studies, none following a
             coronary; a coronary whose ostium was missed is far longer (190-565 mm).
             A conus branch with its own ostium (20-40 mm, not an SCCT segment) is lost.
         aorta_root_slack_mm: a tree rooted at the aorta inside itself (not at an end)
