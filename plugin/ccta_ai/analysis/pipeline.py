@@ -239,6 +239,8 @@ def _identity(segmentation: SegmentationLike | None, options: PipelineOptions) -
         "lesion_min_plaque_mm3": f"{options.plaque.min_lesion_plaque_mm3:g}",
         "lesion_min_remodelling_index": f"{options.plaque.min_lesion_remodelling:g}",
         "calcified_lesion_min_mm3": f"{options.plaque.calcified_lesion_min_mm3:g}",
+        "minimal_plaque_min_narrowing_pct": f"{options.plaque.min_minimal_narrowing_pct:g}",
+        "aorta_tree_min_mm": f"{options.coronary.trace.min_aorta_tree_mm:g}",
         "low_attenuation_max_hu": f"{options.plaque.low_attenuation_max_hu:g}",
         "positive_remodelling_index": f"{options.plaque.positive_remodelling_index:g}",
         "grading": "CAD-RADS 2.0 (Cury et al., JCCT 2022)",
