@@ -164,3 +164,46 @@ def test_report_and_film_name_the_model_with_its_version() -> None:
         ("Model SHA-256", "ab" * 32),
     ]
     assert ("模型", "coronary_seg 0.2.0") in algorithm_rows(findings, "zh")
+
+
+def test_overview_names_each_vessel_once_without_overlapping_labels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Crossing vessels whose midpoints coincide, a name split over two pieces and two
+    unnamed branches: each name is written once, "other" not at all, no two labels on
+    top of each other (the film's overview had "other" over "acute marginal")."""
+    from PIL import ImageDraw
+
+    from ccta_ai.analysis.findings import Centerline, Vessel
+    from ccta_ai.render.overview import render_view
+
+    def piece(vessel_id: int, name: str, start: list[float], end: list[float]) -> Vessel:
+        points = line(start, end, step_mm=0.5)
+        return Vessel(vessel_id, Centerline(points.tolist(), [1.2] * len(points)), name=name)
+
+    findings = tube_findings(line([0.0, 0.0, 0.0], [0.0, 0.0, -60.0], step_mm=0.5),
+                             np.full(121, 1.5))  # LAD, vertical  # fmt: skip
+    findings.vessels += [
+        piece(1, "D1", [-20.0, 0.0, -40.0], [20.0, 0.0, -20.0]),  # crosses the LAD mid-way
+        piece(2, "LAD", [0.0, 0.0, -60.0], [0.0, 0.0, -70.0]),  # a second, shorter LAD piece
+        piece(3, "other", [10.0, 0.0, -30.0], [30.0, 0.0, -30.0]),
+        piece(4, "other", [10.0, 0.0, -31.0], [30.0, 0.0, -32.0]),
+        piece(5, "acute marginal", [12.0, 0.0, -30.5], [28.0, 0.0, -30.5]),
+    ]
+    written: list[tuple[str, tuple[float, float, float, float]]] = []
+    original = ImageDraw.ImageDraw.text
+
+    def record(self: ImageDraw.ImageDraw, xy: tuple[float, float], text: str,
+               *args: object, **kwargs: object) -> None:
+        written.append((text, self.textbbox(xy, text, font=kwargs.get("font"),  # type: ignore[arg-type]
+                                            anchor=kwargs.get("anchor"))))  # type: ignore[arg-type]
+        original(self, xy, text, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", record)
+    render_view(findings, "anterior")
+    names = [text for text, _ in written if len(text) > 1]  # the view's letters are single
+    assert sorted(names) == ["D1", "LAD", "acute marginal"]
+    boxes = [box for text, box in written if len(text) > 1]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert a[2] < b[0] or a[0] > b[2] or a[3] < b[1] or a[1] > b[3], (a, b)

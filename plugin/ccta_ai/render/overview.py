@@ -82,14 +82,22 @@ def render_view(findings: Findings, view: str, size_px: int = 560, margin_mm: fl
     image = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), mode="RGB")
     draw = ImageDraw.Draw(image)
     font = pil_font(font_px, True)
-    for vessel, points in zip(findings.vessels, clouds, strict=True):
-        if not vessel.name or len(points) == 0:
-            continue
-        cols, rows, _ = _project(points[len(points) // 2][None], view, origin, pixel_mm)
-        draw.text((float(cols[0]) + 8, float(rows[0])), vessel.name, font=font,
-                  fill=vessel_colour(vessel.vessel_id), anchor="lm", stroke_width=2,
-                  stroke_fill=BACKGROUND)
     placed: list[tuple[float, float, float, float]] = []
+    named: set[str] = set()
+    # one label per name (the longest piece carries it), none for unnamed branches,
+    # each where it overlaps no label already placed (or not at all)
+    by_length = sorted(zip(findings.vessels, clouds, strict=True), key=lambda vc: -len(vc[1]))
+    for vessel, points in by_length:
+        if vessel.name in UNLABELLED or vessel.name in named or len(points) == 0:
+            continue
+        cols, rows, _ = _project(points, view, origin, pixel_mm)
+        box = _name_spot(draw, vessel.name, font, cols, rows, placed)
+        if box is None:
+            continue
+        placed.append(box)
+        named.add(vessel.name)
+        draw.text((box[0], box[1]), vessel.name, font=font, fill=vessel_colour(vessel.vessel_id),
+                  anchor="la", stroke_width=2, stroke_fill=BACKGROUND)
     for lesion in sorted(findings.lesions, key=lambda x: -x.pct_diameter_stenosis):
         cols, rows, _ = _project(np.asarray([lesion.mld_position_lps_mm]), view, origin, pixel_mm)
         x, y = float(cols[0]), float(rows[0])
@@ -111,6 +119,32 @@ def render_view(findings: Findings, view: str, size_px: int = 560, margin_mm: fl
     return image
 
 
+UNLABELLED = ("", "other")  # unnamed branches: their colour and the table say enough
+_NAME_AT = (0.5, 0.35, 0.65, 0.2, 0.8)  # where along a vessel its name may go
+
+
+def _name_spot(draw: ImageDraw.ImageDraw, name: str, font: ImageFont.FreeTypeFont,
+               cols: np.ndarray, rows: np.ndarray,
+               placed: list[tuple[float, float, float, float]]
+               ) -> tuple[float, float, float, float] | None:
+    """A box for a vessel's name beside one of its points (right of it, else left),
+    overlapping no box in ``placed``; None when every spot is taken."""
+    left, top, right, bottom = draw.textbbox((0, 0), name, font=font, anchor="la")
+    w, h = right - left + 4, bottom - top + 4
+    for fraction in _NAME_AT:
+        i = min(int(fraction * len(cols)), len(cols) - 1)
+        x, y = float(cols[i]), float(rows[i])
+        for bx in (x + 8, x - 8 - w):
+            box = (bx, y - h / 2, bx + w, y + h / 2)
+            if not any(_overlap(box, p) for p in placed):
+                return box
+    return None
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return not (a[2] < b[0] or a[0] > b[2] or a[3] < b[1] or a[1] > b[3])
+
+
 def _free_spot(draw: ImageDraw.ImageDraw, label: str, font: ImageFont.FreeTypeFont,
                at: tuple[float, float], placed: list[tuple[float, float, float, float]]
                ) -> tuple[float, float, float, float]:
@@ -123,7 +157,7 @@ def _free_spot(draw: ImageDraw.ImageDraw, label: str, font: ImageFont.FreeTypeFo
              (x + 60, y - 10), (x - 60 - w, y - 10), (x - w / 2, y - 90), (x - w / 2, y + 70)]
     boxes = [(bx, by, bx + w, by + h) for bx, by in tries]
     for box in boxes:
-        if all(box[2] < p[0] or box[0] > p[2] or box[3] < p[1] or box[1] > p[3] for p in placed):
+        if not any(_overlap(box, p) for p in placed):
             return box
     return boxes[0]
 
