@@ -32,6 +32,9 @@ VIEWS: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, str, str, 
 
 
 MARGIN_MM = 12.0
+#: Names not written on the tubes: unnamed branches (their colour and the table say enough).
+UNLABELLED = ("", "other")
+_NAME_AT = (0.5, 0.35, 0.65, 0.2, 0.8)  # where along a vessel its name may go
 
 
 def vessel_colour(vessel_id: int) -> tuple[int, int, int]:
@@ -117,10 +120,6 @@ def render_view(findings: Findings, view: str, size_px: int = 560, margin_mm: fl
     draw.text((size_px // 2, 4), letters[2], font=small, fill=MUTED, anchor="mt")
     draw.text((size_px // 2, size_px - 4), letters[3], font=small, fill=MUTED, anchor="mb")
     return image
-
-
-UNLABELLED = ("", "other")  # unnamed branches: their colour and the table say enough
-_NAME_AT = (0.5, 0.35, 0.65, 0.2, 0.8)  # where along a vessel its name may go
 
 
 def _name_spot(draw: ImageDraw.ImageDraw, name: str, font: ImageFont.FreeTypeFont,
