@@ -8,7 +8,7 @@ import pytest
 from plaque_phantom import PlaqueTruth, PlaqueTube, render_plaque_tube
 
 from ccta_ai.analysis.coronary import analyse_coronaries
-from ccta_ai.analysis.findings import Lesion, Plaque, Vessel
+from ccta_ai.analysis.findings import Centerline, Lesion, Plaque, Vessel
 from ccta_ai.analysis.plaque import (
     CALCIFIED,
     LOW_ATTENUATION,
@@ -158,6 +158,37 @@ def test_plaque_labels_mark_calcium_and_soft_plaque_at_the_lesion(
     assert (labels == NON_CALCIFIED).any()
     assert not labels[mask].any()  # never on the lumen
     assert np.all(volume.hu[labels == CALCIFIED] > 300.0)
+
+
+def test_calcium_where_a_side_branch_leaves_is_still_plaque() -> None:
+    """A lesion wholly within a side branch's reach (a left main's calcified narrowing
+    just before the bifurcation): the branch's lumen widens the sections, so their soft
+    wall and outer vessel are not measured, but their calcium is the lesion's plaque
+    (seed 100000's calcified left-main lesion was dropped as having no plaque)."""
+    volume, mask, truth = render_plaque_tube(PlaqueTube(stenosis=0.5, calcium_sector_deg=360.0))
+    alone = analyse_coronaries(volume, mask)
+    calcium_alone = _plaque_at(analyse_plaque(volume, alone.vessels, alone.lesions, mask), truth)
+    coronary = analyse_coronaries(volume, mask)
+    parent = coronary.vessels[0]
+    assert parent.profile is not None
+    site = int(np.argmin(np.abs(np.asarray(parent.profile.s_mm) - truth.lesion_s_mm)))
+    start = np.asarray(parent.centerline.points_lps_mm[site])
+    side = [list(start + k * np.array([0.0, 0.5, 0.0])) for k in range(20)]
+    branch = Vessel(  # its reach, radius + 1.5 mm each way, spans the whole plaque
+        vessel_id=1,
+        centerline=Centerline(points_lps_mm=side, radius_mm=[3.0] * 20, segment=[None] * 20),
+        parent_id=0,
+        parent_point=site,
+    )
+    result = analyse_plaque(volume, [parent, branch], coronary.lesions, mask)
+    kept, notes = confirm_lesions(result.lesions)
+    plaque = _plaque_at(PlaqueResult(lesions=kept), truth)
+    assert not notes
+    assert plaque.composition == "calcified"
+    calcified = plaque.calcified_volume_mm3 or 0.0
+    assert calcified == pytest.approx(calcium_alone.calcified_volume_mm3 or 0.0, rel=0.1)
+    assert 0.7 * truth.calcified_mm3 <= calcified <= 1.6 * truth.calcified_mm3
+    assert plaque.remodelling_index is None  # no outer wall measured beside the branch
 
 
 def _lesion(

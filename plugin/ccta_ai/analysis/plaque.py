@@ -26,11 +26,13 @@ centre every ``ray_step_mm``. Along each ray:
 A healthy wall is thin and, at CT resolution, a blurred rim whose area grows with the
 lumen's perimeter; the vessel's typical rim (median over its sections, per mm of
 perimeter) is subtracted, so what is left is plaque. Sections with a wall thicker than
-that by ``min_excess_mm``, or with calcium, form plaque runs. Sections where a side
-branch leaves are left out (the branch widens them). A run overlapping (or within
-``merge_gap_mm + 1`` of) a lesion of :mod:`.stenosis`, which reports narrowings >= 25 %,
-gives that lesion its plaque; a run near none is a lesion of its own with its measured
-(< 25 %) narrowing: minimal plaque (CAD-RADS 1).
+that by ``min_excess_mm``, or with calcium, form plaque runs. Where a side branch
+leaves (within its radius + ``branch_margin_mm``), the branch widens the section: its
+soft wall and outer vessel are not measured there, its calcium is (a calcified lesion
+at a bifurcation, as at the end of the left main, may lie wholly within that reach).
+A run overlapping (or within ``merge_gap_mm + 1`` of) a lesion of :mod:`.stenosis`,
+which reports narrowings >= 25 %, gives that lesion its plaque; a run near none is a
+lesion of its own with its measured (< 25 %) narrowing: minimal plaque (CAD-RADS 1).
 
 Per lesion: volumes (calcified, non-calcified, low-attenuation; mm3) summed over its
 sections times the point spacing; composition as CCTA reading usually classes it:
@@ -172,8 +174,8 @@ def measure_sections(
         parent = by_id[vessel.parent_id].centerline.radius_mm
         point = vessel.parent_point or 0
         usable &= s_mm > (parent[point] if point < len(parent) else 0.0) + 0.5
-    usable &= ~_near_branches(vessel, by_id, s_mm, options.branch_margin_mm)
-    if usable.sum() < 3:
+    near_branch = _near_branches(vessel, by_id, s_mm, options.branch_margin_mm)
+    if (usable & ~near_branch).sum() < 3:
         return None
     step_mm = float(np.median(np.diff(s_mm)))
     r_ref = np.where(usable, reference, np.nan)
@@ -216,8 +218,12 @@ def measure_sections(
     areas = {key: np.full(count, np.nan) for key in walls}
     for key, values in walls.items():
         areas[key][index] = np.where(inside, values, np.nan)
+    # where a side branch leaves, only calcium is measured (see the module docstring)
+    for key in ("vessel", "soft", "intruding", "low"):
+        areas[key][near_branch] = np.nan
     perimeter = np.pi * 2.0 * r_ref
     valid = np.isfinite(areas["soft"])
+    calcium_only = near_branch & np.isfinite(areas["calcium"])
     rim_nc = _healthy_median(areas["soft"] / perimeter, valid, areas["calcium"])
     rim_la = _healthy_median(areas["low"] / perimeter, valid, areas["calcium"])
     # non-calcified plaque: soft tissue beyond the healthy wall rim, or (whichever is
@@ -229,7 +235,9 @@ def measure_sections(
     excess_la = np.clip(areas["low"] - rim_la * perimeter, 0.0, None)
     thick = _median_along(excess_nc / perimeter, valid, options.smoothing_points)
     has_calcium = np.nan_to_num(areas["calcium"]) >= options.min_calcium_mm2
-    plaque = valid & ((thick >= options.min_excess_mm) | has_calcium)
+    plaque = (valid & ((thick >= options.min_excess_mm) | has_calcium)) | (
+        calcium_only & has_calcium
+    )
     ratio = areas["vessel"] / (np.pi * r_ref**2)
     healthy = valid & ~plaque
     typical = float(np.median(ratio[healthy])) if healthy.any() else float(np.nanmedian(ratio))
