@@ -242,3 +242,27 @@ def test_a_short_shallow_septal_stub_is_not_the_first_diagonal(
         "septal", "septal", "D1", "D2"
     )
     assert naming_accuracy(vessels, truth) >= 0.97
+
+
+@pytest.mark.parametrize("angles", TURNS_DEG[:3])
+def test_a_stenosis_just_past_a_diagonal_does_not_make_the_diagonal_the_lad(
+    angles: tuple[float, float, float],
+) -> None:
+    """At a junction the continuation is the long, thick, straight branch; the LAD
+    narrowed to 0.45 mm over the 6 mm after D1 looked thinner there than D1 (the median
+    radius of its first 8 mm), and D1 was followed as the LAD (two of 40 phantom
+    studies). Its calibre over 20 mm is not the stenosis's."""
+    truth = hand_heart("right", turn=_turn(angles))
+    vessels = vessels_from_truth(truth)
+    order = [item["name"] for item in truth["vessels"]]
+    lad, d1 = vessels[order.index("LAD")], vessels[order.index("D1")]
+    steps = np.diff(lad.centerline.points_lps_mm, axis=0)
+    arc = np.r_[0.0, np.cumsum(np.linalg.norm(steps, axis=1))]
+    past = arc - arc[d1.parent_point or 0]
+    lad.centerline.radius_mm = [
+        0.45 if 1.0 <= s <= 7.0 else r for s, r in zip(past, lad.centerline.radius_mm, strict=True)
+    ]
+    label_tree(vessels)
+    names = _names(truth, vessels)
+    assert (names["LAD"], names["D1"], names["D2"]) == ("LAD", "D1", "D2")
+    assert naming_accuracy(vessels, truth) >= 0.95

@@ -62,6 +62,7 @@ class NamingOptions:
     # to ~70 mm) does not tie with the LAD that goes on beyond it (60 mm made 2 of 40
     # phantom studies follow a diagonal thicker at its start; 120 mm broke 2 others).
     continuation_cap_mm: float = 90.0
+    calibre_mm: float = 20.0  # a branch's calibre is measured over this much of its start
     course_mm: float = 25.0  # a branch's course
     apex_cos: float = 0.4  # courses at least this aligned with the long axis go to the apex
     septal_inward_cos: float = 0.35  # short LAD branches diving this much are septal
@@ -220,9 +221,14 @@ class _Namer:
 
     # --- choosing the way at a junction ----------------------------------------------
     def _start_radius(self, child: int) -> float:
-        path = self.tree.down(child, 8.0)
-        radii = self.tree.radius_mm[path[len(path) // 3 :]]
-        return float(np.median(radii)) if len(radii) else 0.0
+        """A branch's calibre: the upper quartile of its radius over its first
+        ``calibre_mm``, leaving out the first quarter (still in the parent's lumen). A
+        stenosis just past the junction narrows only part of that: the median of the
+        first 8 mm read a stenosed LAD (0.47 mm) thinner than its diagonal (0.78 mm),
+        and the diagonal was followed as the LAD (2 of 40 phantom studies)."""
+        path = self.tree.down(child, self.options.calibre_mm)
+        radii = self.tree.radius_mm[path[len(path) // 4 :]]
+        return float(np.percentile(radii, 75)) if len(radii) else 0.0
 
     def _choose_main(self, junction: int, kids: list[int]) -> int:
         """The continuation of an artery: long, thick and straight ahead."""
