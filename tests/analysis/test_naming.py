@@ -62,6 +62,32 @@ def test_ramus_at_a_trifurcation() -> None:
     assert naming_accuracy(vessels, truth) >= 0.97
 
 
+@pytest.mark.parametrize("angles", TURNS_DEG[:3])
+def test_ramus_joined_to_the_lcx_just_past_the_fork(angles: tuple[float, float, float]) -> None:
+    """The skeleton often joins a ramus to the LCx's first millimetres rather than at
+    the LM bifurcation itself (all 7 ramus studies of 40 phantom studies); with the LAD
+    taken as the LM's continuation, the ramus was then an LCx branch, "other"."""
+    truth = hand_heart("right", ramus=True, turn=_turn(angles))
+    vessels = vessels_from_truth(truth)
+    order = [item["name"] for item in truth["vessels"]]
+    lcx, ramus = (vessels[order.index(n)] for n in ("LCx", "RI"))
+    lcx_points = np.asarray(lcx.centerline.points_lps_mm)
+    lcx_arc = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(lcx_points, axis=0), axis=1))]
+    junction = int(np.searchsorted(lcx_arc, 2.0))
+    points = np.asarray(ramus.centerline.points_lps_mm)
+    keep = np.linalg.norm(points - points[0], axis=1) >= 2.0
+    ramus.centerline = Centerline(
+        [lcx.centerline.points_lps_mm[junction], *points[keep].tolist()],
+        [1.0, *np.asarray(ramus.centerline.radius_mm)[keep].tolist()],
+    )
+    ramus.parent_id, ramus.parent_point = lcx.vessel_id, junction
+    label_tree(vessels)
+    names = _names(truth, vessels)
+    assert (names["RI"], names["LAD"], names["LCx"]) == ("RI", "LAD", "LCx")
+    assert set(ramus.centerline.segment[1:]) == {17}
+    assert naming_accuracy(vessels, truth) >= 0.95
+
+
 def test_naming_ignores_how_the_tracer_split_the_tree() -> None:
     """LM and LCx as one vessel with the LAD as its branch (the tracer's longest way)
     names every point as the LM, LAD and LCx given separately."""

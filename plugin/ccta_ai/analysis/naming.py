@@ -328,6 +328,15 @@ class _Namer:
             if nxt < 0 or arc[i + 1] - arc[fork] > opt.trifurcation_mm:
                 break
             i += 1
+        # a ramus may leave the bifurcation on the side ``main`` did not take: the
+        # skeleton then joins it just past the fork, on that branch's first millimetres
+        for start in list(starts):
+            for node in tree.down(start, opt.trifurcation_mm)[:-1]:
+                starts.extend(
+                    c
+                    for c in tree.children[node]
+                    if c != tree.best[node] and tree.branch_mm(c) >= opt.major_branch_mm
+                )
         if i + 1 < len(main):
             starts.append(main[i + 1])
         return starts
