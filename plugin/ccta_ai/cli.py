@@ -87,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     train_command.add_arguments(train)
     train.set_defaults(handler=train_command.run)
 
+    from ccta_ai.training import calcium_lumen as calcium_command
+
+    calcium = commands.add_parser(
+        "train-calcium-lumen", help="train the lumen-under-calcium model (bundle)"
+    )
+    calcium_command.add_arguments(calcium)
+    calcium.set_defaults(handler=calcium_command.run)
+
     from ccta_ai.analysis import bench as bench_command
     from ccta_ai.analysis import command as analyze_command
 

@@ -43,6 +43,9 @@ class PlaqueTube:
     calcium_sector_deg: float = 0.0
     spotty_mm: float = 0.0  # diameter of one calcium sphere in the plaque (0: none)
     blur_fwhm_mm: float = 0.6
+    # calcium blooms: its excess over 150 HU is spread by this wider kernel (0: none),
+    # 1.15 times over, as the phantom's imaging does (ccta_ai.phantom.imaging)
+    bloom_fwhm_mm: float = 0.0
     noise_hu: float = 15.0
     seed: int = 0
 
@@ -86,6 +89,7 @@ def render_plaque_tube(
     )
     hu = np.zeros(len(grid))
     lumen_fraction = np.zeros(len(grid))
+    calcium_fraction = np.zeros(len(grid))
     sub_volume = spacing_mm**3 / 8.0
     totals = {"calcium": 0.0, "plaque": 0.0, "low": 0.0}
     u_axis = np.cross(AXIS, [0.0, 0.0, 1.0])
@@ -130,6 +134,7 @@ def render_plaque_tube(
                 value[is_lumen & ~calcium] = tube.lumen_hu
                 hu += value / 8.0
                 lumen_fraction += (is_lumen & ~calcium) / 8.0
+                calcium_fraction += calcium / 8.0
                 totals["calcium"] += calcium.sum() * sub_volume
                 soft = is_plaque & ~calcium
                 totals["plaque"] += soft.sum() * sub_volume
@@ -138,13 +143,13 @@ def render_plaque_tube(
     image = hu.reshape(shape)
     sigma = tube.blur_fwhm_mm / 2.355 / spacing_mm
     image = gaussian_filter(image, sigma)
-    image += gaussian_filter(np.random.default_rng(tube.seed).normal(0.0, 1.0, shape), 0.8)
-    image = image.astype(np.float32)
-    # rescale the (smoothed) noise to the requested SD
-    noise = image - gaussian_filter(hu.reshape(shape), sigma)
-    image = (image - noise + noise * (tube.noise_hu / max(float(noise.std()), 1e-6))).astype(
-        np.float32
-    )
+    if tube.bloom_fwhm_mm > 0:
+        excess = calcium_fraction.reshape(shape) * max(tube.calcium_hu - 150.0, 0.0)
+        bloom = tube.bloom_fwhm_mm / 2.355 / spacing_mm
+        image += 1.15 * (gaussian_filter(excess, bloom) - gaussian_filter(excess, sigma))
+    # smoothed noise, rescaled to the requested SD
+    noise = gaussian_filter(np.random.default_rng(tube.seed).normal(0.0, 1.0, shape), 0.8)
+    image = (image + noise * (tube.noise_hu / max(float(noise.std()), 1e-6))).astype(np.float32)
     truth = PlaqueTruth(
         calcified_mm3=totals["calcium"],
         non_calcified_mm3=totals["plaque"],

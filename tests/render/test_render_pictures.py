@@ -164,6 +164,9 @@ def test_report_and_film_name_the_model_with_its_version() -> None:
         ("Model SHA-256", "ab" * 32),
     ]
     assert ("模型", "coronary_seg 0.2.0") in algorithm_rows(findings, "zh")
+    calcium = "calcium_lumen 0.1.0 (weights sha256 " + "cd" * 32 + ")"
+    identity.parameters["lumen_under_calcium"] = calcium
+    assert ("模型", "coronary_seg 0.2.0, calcium_lumen 0.1.0") in algorithm_rows(findings, "zh")
 
 
 def test_overview_names_each_vessel_once_without_overlapping_labels(

@@ -8,6 +8,7 @@ measured but take no part in its reference or lesions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from ccta_ai.analysis.stenosis import (
 )
 from ccta_ai.analysis.trace import CenterlineTree, TracedVessel, TraceOptions, trace_centerlines
 from ccta_ai.imaging.volume import Volume
+
+if TYPE_CHECKING:  # torch is imported only where the model is loaded
+    from ccta_ai.analysis.calcium_lumen import CalciumLumenModel
 
 
 @dataclass(frozen=True)
@@ -54,12 +58,13 @@ def analyse_coronaries(
     ostia_lps_mm: np.ndarray | None = None,
     aorta_mask: np.ndarray | None = None,
     options: CoronaryOptions | None = None,
+    calcium_model: CalciumLumenModel | None = None,
 ) -> CoronaryResult:
     """Trace the lumen mask, then measure and find along every vessel."""
     options = options or CoronaryOptions()
     tree = trace_centerlines(mask, volume, ostia_lps_mm, aorta_mask, options.trace)
     notes: list[str] = []
-    vessels, lesions = measure_tree(volume, tree, options, notes)
+    vessels, lesions = measure_tree(volume, tree, options, notes, calcium_model)
     warnings = list(tree.notes) + notes
     warnings.extend(
         f"a {bridge.gap_mm:.1f} mm gap in the segmentation at LPS "
@@ -77,14 +82,18 @@ def measure_tree(
     tree: CenterlineTree,
     options: CoronaryOptions | None = None,
     notes: list[str] | None = None,
+    calcium_model: CalciumLumenModel | None = None,
 ) -> tuple[list[Vessel], list[Lesion]]:
     """Lumen profiles and lesions of every vessel of ``tree`` (vessel ids = tree indices);
-    why a narrowing was not reported goes to ``notes``."""
+    why a narrowing was not reported goes to ``notes``. With ``calcium_model``, the
+    lumen of sections holding calcium is the model's (:mod:`.calcium_lumen`)."""
     options = options or CoronaryOptions()
     vessels: list[Vessel] = []
     lesions: list[Lesion] = []
     for vessel_id, traced in enumerate(tree.vessels):
-        vessel, found = _measure_vessel(volume, tree, vessel_id, traced, options, notes)
+        vessel, found = _measure_vessel(
+            volume, tree, vessel_id, traced, options, notes, calcium_model
+        )
         vessels.append(vessel)
         lesions.extend(found)
     return vessels, lesions
@@ -166,10 +175,14 @@ def _measure_vessel(
     traced: TracedVessel,
     options: CoronaryOptions,
     notes: list[str] | None = None,
+    calcium_model: CalciumLumenModel | None = None,
 ) -> tuple[Vessel, list[Lesion]]:
     points = traced.points_lps_mm
     s_mm = traced.s_mm
-    measured = measure_lumen(volume, points, traced.radius_mm, options.lumen)
+    measured = measure_lumen(volume, points, traced.radius_mm, options.lumen, calcium_model)
+    from_model = (
+        measured.from_model if measured.from_model is not None else np.zeros(len(s_mm), bool)
+    )
     usable = measured.valid.copy()
     if traced.parent is not None and traced.parent_point is not None:
         parent_radius = float(tree.vessels[traced.parent].radius_mm[traced.parent_point])
@@ -204,6 +217,7 @@ def _measure_vessel(
         equivalent_diameter_mm=_optional(diameter),
         reference_diameter_mm=_optional(reference),
         calcium_area_mm2=_optional(measured.calcium_area_mm2),
+        lumen_from_model=[bool(b) for b in from_model],
     )
     vessel = Vessel(
         vessel_id=vessel_id,
@@ -232,4 +246,8 @@ def _measure_vessel(
         )
         for span in spans
     ]
+    for lesion, span in zip(lesions, spans, strict=True):
+        if calcium_model is not None and from_model[span.mld_index]:
+            lesion.method += f"; the lumen under calcium read by {calcium_model.identity}"
+
     return vessel, lesions

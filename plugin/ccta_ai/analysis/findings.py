@@ -74,6 +74,8 @@ class LumenProfile:
     equivalent_diameter_mm: list[float | None] = field(default_factory=list)
     reference_diameter_mm: list[float | None] = field(default_factory=list)
     calcium_area_mm2: list[float | None] = field(default_factory=list)
+    # True where the section holds calcium and its lumen is the calcium model's reading
+    lumen_from_model: list[bool] = field(default_factory=list)
 
 
 @dataclass

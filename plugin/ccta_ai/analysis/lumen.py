@@ -39,12 +39,16 @@ and the calcium area.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage
 
 from ccta_ai.analysis.geometry import as_points, rotation_minimizing_frames
 from ccta_ai.imaging.volume import Volume
+
+if TYPE_CHECKING:  # torch is imported only where the model is loaded
+    from ccta_ai.analysis.calcium_lumen import CalciumLumenModel
 
 _CALIPER_ANGLES = np.deg2rad(np.arange(0.0, 180.0, 10.0))
 
@@ -131,6 +135,7 @@ class LumenMeasurements:
     background_hu: np.ndarray
     valid: np.ndarray
     ring_hu: np.ndarray | None = None  # each section's own ring median (not smoothed)
+    from_model: np.ndarray | None = None  # the lumen under calcium read by the model
 
     @classmethod
     def unmeasured(cls, count: int) -> LumenMeasurements:
@@ -239,6 +244,7 @@ def measure_lumen(
     points_lps_mm: np.ndarray,
     radius_mm: np.ndarray,
     options: LumenOptions | None = None,
+    calcium_model: CalciumLumenModel | None = None,
 ) -> LumenMeasurements:
     """Lumen cross-sections along one vessel's centreline.
 
@@ -247,6 +253,9 @@ def measure_lumen(
         points_lps_mm: ``(n, 3)`` centreline points, evenly spaced along the vessel.
         radius_mm: ``(n,)`` approximate radius (from tracing), sizes the sections.
         options: measurement parameters.
+        calcium_model: where given, the lumen of every measured section that holds
+            calcium is this model's reading (:mod:`.calcium_lumen`), not the contour's:
+            its area-equivalent diameter, and min = max = that diameter.
     """
     options = options or LumenOptions()
     points = as_points(points_lps_mm)
@@ -357,7 +366,51 @@ def measure_lumen(
             region, grid_u[crop, crop], grid_v[crop, crop], options.pixel_mm
         )
         result.calcium_area_mm2[i] = float(calcium.sum()) * pixel_area
+    result.from_model = np.zeros(count, dtype=bool)
+    if calcium_model is not None:
+        _read_under_calcium(volume, points, normals_u, normals_v, background_hu, blood_hu,
+                            result, calcium_model)  # fmt: skip
     return result
+
+
+def normalise(sections_hu: np.ndarray, background_hu: np.ndarray, blood_hu: float) -> np.ndarray:
+    """``(HU - background) / (blood - background)`` per section (``(n, m, m)``, ``(n,)``):
+    the calcium model's input (:mod:`.calcium_lumen`)."""
+    background = np.asarray(background_hu, dtype=np.float64)[:, None, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ((sections_hu - background) / (blood_hu - background)).astype(np.float32)
+
+
+def _read_under_calcium(
+    volume: Volume,
+    points: np.ndarray,
+    normals_u: np.ndarray,
+    normals_v: np.ndarray,
+    background_hu: np.ndarray,
+    blood_hu: float,
+    result: LumenMeasurements,
+    model: CalciumLumenModel,
+) -> None:
+    """The model's lumen for the measured sections that hold calcium (in place)."""
+    under = np.flatnonzero(result.valid & (np.nan_to_num(result.calcium_area_mm2) > 0))
+    if len(under) == 0 or not np.isfinite(blood_hu):
+        return
+    offsets = section_grid(model.half_width_mm, model.pixel_mm)
+    sections = sample_cross_sections(
+        volume, points[under], normals_u[under], normals_v[under], offsets
+    )
+    normalised = normalise(sections, background_hu[under], blood_hu)
+    whole = np.isfinite(normalised).all(axis=(1, 2))
+    under, normalised = under[whole], normalised[whole]
+    if len(under) == 0:
+        return
+    diameter = model.diameters_mm(normalised)
+    result.equivalent_diameter_mm[under] = diameter
+    result.min_diameter_mm[under] = diameter
+    result.max_diameter_mm[under] = diameter
+    result.area_mm2[under] = np.pi * diameter**2 / 4.0
+    assert result.from_model is not None
+    result.from_model[under] = True
 
 
 def _without_leaks(

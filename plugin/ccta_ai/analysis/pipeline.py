@@ -18,10 +18,11 @@ accuracy benchmark and the tests; by default it is :func:`.segment.segment_coron
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -45,6 +46,9 @@ from ccta_ai.analysis.plaque_lesions import (
 )
 from ccta_ai.analysis.trace import trace_centerlines
 from ccta_ai.imaging.volume import Volume
+
+if TYPE_CHECKING:  # torch is imported only where the model is loaded
+    from ccta_ai.analysis.calcium_lumen import CalciumLumenModel
 
 STAGES = ("segment", "trace", "measure", "label", "plaque", "quality", "grade")
 
@@ -94,6 +98,9 @@ class PipelineOptions:
     min_measured_fraction: float = 0.5  # a segment measured over less is non-diagnostic
     min_aorta_hu: float = 200.0  # weaker enhancement limits the study
     max_noise_hu: float = 80.0  # noisier aortas limit the study
+    # The lumen of sections holding calcium is read by the committed calcium_lumen
+    # model (:mod:`.calcium_lumen`); False measures every section by the HU contour.
+    lumen_under_calcium_model: bool = True
 
 
 @dataclass
@@ -112,9 +119,13 @@ def analyze(
     progress: Progress | None = None,
     segmenter: Segmenter | None = None,
     options: PipelineOptions | None = None,
+    calcium_model: CalciumLumenModel | None = None,
 ) -> Findings:
     """Findings of one CCTA volume (see :func:`analyze_full`)."""
-    return analyze_full(volume, progress=progress, segmenter=segmenter, options=options).findings
+    return analyze_full(
+        volume, progress=progress, segmenter=segmenter, options=options,
+        calcium_model=calcium_model,
+    ).findings  # fmt: skip
 
 
 def analyze_full(
@@ -123,8 +134,12 @@ def analyze_full(
     progress: Progress | None = None,
     segmenter: Segmenter | None = None,
     options: PipelineOptions | None = None,
+    calcium_model: CalciumLumenModel | None = None,
 ) -> Analysis:
-    """Run every stage on ``volume``; never invents lesions on a non-coronary input."""
+    """Run every stage on ``volume``; never invents lesions on a non-coronary input.
+
+    ``calcium_model`` replaces the committed calcium_lumen bundle (which is loaded once
+    per process when ``options.lumen_under_calcium_model``)."""
     options = options or PipelineOptions()
     run = _Run(volume, progress, options)
     findings = run.findings
@@ -137,7 +152,9 @@ def analyze_full(
 
     with run.stage("segment"):
         segmentation = (segmenter or _default_segmenter)(volume)
-    findings.algorithm = _identity(segmentation, options)
+    if calcium_model is None and options.lumen_under_calcium_model:
+        calcium_model = default_calcium_model()
+    findings.algorithm = _identity(segmentation, options, calcium_model)
     findings.warnings.extend(segmentation.notes)
     findings.timings_s.update({f"segment_{k}": float(v) for k, v in segmentation.timings_s.items()})
     lumen = np.asarray(segmentation.lumen, dtype=bool)
@@ -163,7 +180,9 @@ def analyze_full(
         return Analysis(_non_diagnostic(findings, reason), empty, empty.copy(), lumen)
 
     with run.stage("measure"):
-        vessels, lesions = measure_tree(volume, tree, options.coronary, findings.warnings)
+        vessels, lesions = measure_tree(
+            volume, tree, options.coronary, findings.warnings, calcium_model
+        )
     findings.vessels = vessels
 
     with run.stage("label"):
@@ -223,7 +242,19 @@ def _default_segmenter(volume: Volume) -> SegmentationLike:
     return segment_coronaries(volume)
 
 
-def _identity(segmentation: SegmentationLike | None, options: PipelineOptions) -> AlgorithmIdentity:
+@functools.cache
+def default_calcium_model() -> CalciumLumenModel:
+    """The committed calcium_lumen bundle, loaded (and its sha256 checked) once."""
+    from ccta_ai.analysis.calcium_lumen import load_calcium_lumen
+
+    return load_calcium_lumen()
+
+
+def _identity(
+    segmentation: SegmentationLike | None,
+    options: PipelineOptions,
+    calcium_model: CalciumLumenModel | None = None,
+) -> AlgorithmIdentity:
     parameters = {
         "stenosis_report_threshold_pct": f"{options.coronary.stenosis.report_threshold_pct:g}",
         "trace_step_mm": f"{options.coronary.trace.step_mm:g}",
@@ -247,6 +278,9 @@ def _identity(segmentation: SegmentationLike | None, options: PipelineOptions) -
     }
     if segmentation is not None:
         parameters["model_version"] = segmentation.model_version
+    parameters["lumen_under_calcium"] = (
+        "HU contour" if calcium_model is None else calcium_model.identity
+    )
     return AlgorithmIdentity(
         name="ccta-ai",
         version=__version__,

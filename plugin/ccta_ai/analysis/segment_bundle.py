@@ -83,12 +83,16 @@ def weights_path(bundle_dir: Path) -> Path:
     return bundle_dir / "models" / "model.pt"
 
 
-def read_json(path: Path, required: tuple[str, ...]) -> dict[str, Any]:
+def read_json(
+    path: Path,
+    required: tuple[str, ...],
+    retrain: str = "train one with `ccta-ai train --out DIR`",
+) -> dict[str, Any]:
     """A bundle config file, with its required keys checked."""
     if not path.is_file():
         raise ModelError(
-            f"model bundle file {path} is missing; restore models/{BUNDLE_NAME} from the "
-            "repository or train one with `ccta-ai train --out DIR`"
+            f"model bundle file {path} is missing; restore the bundle from the "
+            f"repository or {retrain}"
         )
     try:
         content = json.loads(path.read_text(encoding="utf-8"))

@@ -220,6 +220,9 @@ def algorithm_rows(findings: Findings, language: str) -> list[tuple[str, str]]:
     model_version = algorithm.parameters.get("model_version", "")
     if model and model_version:  # the film and report name the model that made the result
         model = f"{model} {model_version}"
+    calcium = algorithm.parameters.get("lumen_under_calcium", "")
+    if model and calcium.startswith("calcium_lumen"):  # and the one that read calcified lumens
+        model = f"{model}, {calcium.split(' (')[0]}"
     rows = [(t["algorithm_name"], algorithm.name), (t["version"], algorithm.version),
             (t["model"], model), (t["sha256"], algorithm.model_sha256)]
     return [(label, value) for label, value in rows if value]
