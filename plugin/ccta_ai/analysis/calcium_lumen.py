@@ -27,20 +27,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 import ccta_ai
-from ccta_ai.analysis.segment_bundle import (
-    METADATA_KEYS,
-    WEIGHTS_SHA256_KEY,
-    build_network,
-    read_json,
-    sha256_of,
-    weights_path,
-)
+from ccta_ai.analysis.segment_bundle import CheckedBundle, load_checked
 from ccta_ai.errors import ModelError
 
 BUNDLE_NAME = "calcium_lumen"
@@ -54,22 +46,8 @@ def default_bundle_dir() -> Path:
 
 
 @dataclass(frozen=True)
-class CalciumLumenModel:
-    """A checked bundle with its network loaded (eval mode, CPU)."""
-
-    directory: Path
-    metadata: dict[str, Any]
-    inference: dict[str, Any]
-    network: torch.nn.Module
-    weights_sha256: str
-
-    @property
-    def name(self) -> str:
-        return str(self.metadata.get("name", BUNDLE_NAME))
-
-    @property
-    def version(self) -> str:
-        return str(self.metadata["version"])
+class CalciumLumenModel(CheckedBundle):
+    """The checked calcium_lumen bundle with its network loaded (eval mode, CPU)."""
 
     @property
     def pixel_mm(self) -> float:
@@ -111,27 +89,9 @@ def load_calcium_lumen(bundle_dir: Path | None = None) -> CalciumLumenModel:
             sha256 differs from the metadata's, or they do not fit the network.
     """
     directory = Path(bundle_dir) if bundle_dir is not None else default_bundle_dir()
-    metadata = read_json(directory / "configs" / "metadata.json", METADATA_KEYS, _RETRAIN)
-    inference = read_json(directory / "configs" / "inference.json", INFERENCE_KEYS, _RETRAIN)
+    checked = load_checked(directory, INFERENCE_KEYS, _RETRAIN)
     for key in ("pixel_mm", "half_width_mm", "clip"):
-        if key not in inference["preprocessing"]:
+        if key not in checked.inference["preprocessing"]:
             raise ModelError(f"{directory / 'configs' / 'inference.json'}: preprocessing "
                              f"lacks {key!r}")  # fmt: skip
-    path = weights_path(directory)
-    if not path.is_file():
-        raise ModelError(f"model weights {path} are missing; restore them or {_RETRAIN}")
-    expected = str(metadata[WEIGHTS_SHA256_KEY]).lower()
-    actual = sha256_of(path)
-    if actual != expected:
-        raise ModelError(
-            f"model weights {path} have sha256 {actual}, but its metadata expects "
-            f"{expected}: the file is damaged or from another training; restore both "
-            f"files from the same commit or {_RETRAIN}"
-        )
-    network = build_network(inference)
-    try:
-        network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except (RuntimeError, OSError, ValueError) as error:
-        raise ModelError(f"model weights {path} do not fit network_def: {error}") from error
-    network.eval()
-    return CalciumLumenModel(directory, metadata, inference, network, actual)
+    return CalciumLumenModel(**vars(checked))

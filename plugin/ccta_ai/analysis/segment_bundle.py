@@ -52,8 +52,9 @@ def default_bundle_dir() -> Path:
 
 
 @dataclass(frozen=True)
-class Bundle:
-    """A checked bundle: its configuration and the network with its weights loaded."""
+class CheckedBundle:
+    """A checked MONAI bundle: its configuration and the network with its weights
+    loaded (see :func:`load_checked`)."""
 
     directory: Path
     metadata: dict[str, Any]
@@ -63,11 +64,20 @@ class Bundle:
 
     @property
     def name(self) -> str:
-        return str(self.metadata.get("name", BUNDLE_NAME))
+        return str(self.metadata.get("name", self.directory.name))
 
     @property
     def version(self) -> str:
         return str(self.metadata["version"])
+
+
+@dataclass(frozen=True)
+class Bundle(CheckedBundle):
+    """The segmentation bundle."""
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", BUNDLE_NAME))
 
     @property
     def spacing_mm(self) -> float:
@@ -86,7 +96,7 @@ def weights_path(bundle_dir: Path) -> Path:
 def read_json(
     path: Path,
     required: tuple[str, ...],
-    retrain: str = "train one with `ccta-ai train --out DIR`",
+    retrain: str = "train one with `ccta-ai train`",
 ) -> dict[str, Any]:
     """A bundle config file, with its required keys checked."""
     if not path.is_file():
@@ -134,22 +144,38 @@ def load_bundle(bundle_dir: Path | None = None, device: torch.device | None = No
             sha256 differs from the metadata's, or they do not fit the network.
     """
     directory = Path(bundle_dir) if bundle_dir is not None else default_bundle_dir()
-    metadata = read_json(directory / "configs" / "metadata.json", METADATA_KEYS)
-    inference = read_json(directory / "configs" / "inference.json", INFERENCE_KEYS)
+    checked = load_checked(directory, INFERENCE_KEYS, "train one with `ccta-ai train`", device)
+    return Bundle(**vars(checked))
+
+
+def load_checked(
+    directory: Path,
+    inference_keys: tuple[str, ...],
+    retrain: str,
+    device: torch.device | None = None,
+) -> CheckedBundle:
+    """Read a bundle's configs (``METADATA_KEYS``, ``inference_keys``), check its
+    weights' sha256 against the metadata and load them into ``network_def``'s network
+    (eval mode, on ``device``). ``retrain`` ends the error messages (how to make one).
+
+    Raises:
+        ModelError: a file is missing or unreadable, a key is missing, the weights'
+            sha256 differs from the metadata's, or they do not fit the network.
+    """
+    metadata = read_json(directory / "configs" / "metadata.json", METADATA_KEYS, retrain)
+    inference = read_json(directory / "configs" / "inference.json", inference_keys, retrain)
     path = weights_path(directory)
     if not path.is_file():
-        raise ModelError(
-            f"model weights {path} are missing; restore them from the repository or "
-            "train with `ccta-ai train --out DIR`"
-        )
+        raise ModelError(f"model weights {path} are missing; restore them from the "
+                         f"repository or {retrain}")  # fmt: skip
     expected = str(metadata[WEIGHTS_SHA256_KEY]).lower()
     actual = sha256_of(path)
     if actual != expected:
         raise ModelError(
             f"model weights {path} have sha256 {actual}, but "
             f"{directory / 'configs' / 'metadata.json'} expects {expected}; the file is "
-            "damaged or from another training: restore both files from the same commit "
-            "or re-train with `ccta-ai train`"
+            f"damaged or from another training: restore both files from the same commit "
+            f"or {retrain}"
         )
     network = build_network(inference)
     try:
@@ -158,7 +184,7 @@ def load_bundle(bundle_dir: Path | None = None, device: torch.device | None = No
     except (RuntimeError, OSError, ValueError) as error:
         raise ModelError(f"model weights {path} do not fit network_def: {error}") from error
     network.to(device or torch.device("cpu")).eval()
-    return Bundle(directory, metadata, inference, network, actual)
+    return CheckedBundle(directory, metadata, inference, network, actual)
 
 
 def write_weights(bundle_dir: Path, network: torch.nn.Module) -> str:
