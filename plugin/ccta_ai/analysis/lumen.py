@@ -368,8 +368,9 @@ def measure_lumen(
         result.calcium_area_mm2[i] = float(calcium.sum()) * pixel_area
     result.from_model = np.zeros(count, dtype=bool)
     if calcium_model is not None:
-        _read_under_calcium(volume, points, normals_u, normals_v, background_hu, blood_hu,
-                            result, calcium_model)  # fmt: skip
+        read = _read_under_calcium(volume, points, normals_u, normals_v, background_hu,
+                                   blood_hu, result, calcium_model)  # fmt: skip
+        result.from_model[read] = True
     return result
 
 
@@ -390,11 +391,12 @@ def _read_under_calcium(
     blood_hu: float,
     result: LumenMeasurements,
     model: CalciumLumenModel,
-) -> None:
-    """The model's lumen for the measured sections that hold calcium (in place)."""
+) -> np.ndarray:
+    """The model's lumen for the measured sections that hold calcium (in place in
+    ``result``); returns the indices of the sections it read."""
     under = np.flatnonzero(result.valid & (np.nan_to_num(result.calcium_area_mm2) > 0))
     if len(under) == 0 or not np.isfinite(blood_hu):
-        return
+        return under[:0]
     offsets = section_grid(model.half_width_mm, model.pixel_mm)
     sections = sample_cross_sections(
         volume, points[under], normals_u[under], normals_v[under], offsets
@@ -403,14 +405,13 @@ def _read_under_calcium(
     whole = np.isfinite(normalised).all(axis=(1, 2))
     under, normalised = under[whole], normalised[whole]
     if len(under) == 0:
-        return
+        return under
     diameter = model.diameters_mm(normalised)
     result.equivalent_diameter_mm[under] = diameter
     result.min_diameter_mm[under] = diameter
     result.max_diameter_mm[under] = diameter
     result.area_mm2[under] = np.pi * diameter**2 / 4.0
-    assert result.from_model is not None
-    result.from_model[under] = True
+    return under
 
 
 def _without_leaks(

@@ -44,6 +44,7 @@ METADATA_KEYS = (
 )
 INFERENCE_KEYS = ("network_def", "preprocessing", "sliding_window", "postprocessing")
 CLASS_BACKGROUND, CLASS_LUMEN, CLASS_AORTA = 0, 1, 2
+_RETRAIN = "train one with `ccta-ai train`"  # how error messages end
 
 
 def default_bundle_dir() -> Path:
@@ -93,11 +94,7 @@ def weights_path(bundle_dir: Path) -> Path:
     return bundle_dir / "models" / "model.pt"
 
 
-def read_json(
-    path: Path,
-    required: tuple[str, ...],
-    retrain: str = "train one with `ccta-ai train`",
-) -> dict[str, Any]:
+def read_json(path: Path, required: tuple[str, ...], retrain: str = _RETRAIN) -> dict[str, Any]:
     """A bundle config file, with its required keys checked."""
     if not path.is_file():
         raise ModelError(
@@ -144,7 +141,7 @@ def load_bundle(bundle_dir: Path | None = None, device: torch.device | None = No
             sha256 differs from the metadata's, or they do not fit the network.
     """
     directory = Path(bundle_dir) if bundle_dir is not None else default_bundle_dir()
-    checked = load_checked(directory, INFERENCE_KEYS, "train one with `ccta-ai train`", device)
+    checked = load_checked(directory, INFERENCE_KEYS, _RETRAIN, device)
     return Bundle(**vars(checked))
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,14 +185,15 @@ def drawn_sections(
 
 
 def _resampled(vessel: dict[str, Any], step_mm: float = 0.5) -> tuple[np.ndarray, ...]:
+    from ccta_ai.analysis.geometry import cumulative_length_mm, interpolate_along
+
     points = np.asarray(vessel["points_lps_mm"], dtype=np.float64)
     radius = np.asarray(vessel["radius_mm"], dtype=np.float64)
     if len(points) < 2:
         return points, radius, np.zeros(len(points))
-    arc = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))]
+    arc = cumulative_length_mm(points)
     s_mm = np.arange(0.0, arc[-1], step_mm)
-    resampled = np.stack([np.interp(s_mm, arc, points[:, k]) for k in range(3)], axis=1)
-    return resampled, np.interp(s_mm, arc, radius), s_mm
+    return interpolate_along(arc, points, s_mm), interpolate_along(arc, radius, s_mm), s_mm
 
 
 def _study_sections(
@@ -218,16 +218,14 @@ def gather(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sections of ``options.cases`` phantom studies, ``options.workers`` at a time."""
     seeds = range(options.first_seed, options.first_seed + options.cases)
-    parts: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]
     if options.workers > 1:
         with ProcessPoolExecutor(options.workers) as pool:
             parts = list(pool.map(_study_sections, seeds, [options] * len(seeds),
                                   [cache] * len(seeds)))  # fmt: skip
     else:
         parts = [_study_sections(seed, options, cache) for seed in seeds]
-    parts = list(parts)
-    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-            np.concatenate([p[2] for p in parts]))  # fmt: skip
+    x, y, kind = (np.concatenate(column) for column in zip(*parts, strict=True))
+    return x, y, kind
 
 
 def train_network(
