@@ -191,6 +191,38 @@ def test_calcium_where_a_side_branch_leaves_is_still_plaque() -> None:
     assert plaque.remodelling_index is None  # no outer wall measured beside the branch
 
 
+def test_soft_plaque_where_a_side_branch_leaves_still_narrows_the_lumen() -> None:
+    """A non-calcified narrowing within a side branch's reach: the soft tissue inside
+    the reference lumen is still plaque there (seed 100017's 35 % proximal RCA lesion,
+    where a short branch left, read 0.6 mm3 and was dropped), though the outer wall is
+    not measured."""
+    volume, mask, truth = render_plaque_tube(PlaqueTube(stenosis=0.5))
+    coronary = analyse_coronaries(volume, mask)
+    parent = coronary.vessels[0]
+    assert parent.profile is not None
+    site = int(np.argmin(np.abs(np.asarray(parent.profile.s_mm) - truth.lesion_s_mm)))
+    start = np.asarray(parent.centerline.points_lps_mm[site])
+    side = [list(start + k * np.array([0.0, 0.5, 0.0])) for k in range(20)]
+    branch = Vessel(  # its reach, radius + 1.5 mm each way, spans the narrowing
+        vessel_id=1,
+        centerline=Centerline(points_lps_mm=side, radius_mm=[3.0] * 20, segment=[None] * 20),
+        parent_id=0,
+        parent_point=site,
+    )
+    result = analyse_plaque(volume, [parent, branch], coronary.lesions, mask)
+    kept, notes = confirm_lesions(result.lesions)
+    plaque = _plaque_at(PlaqueResult(lesions=kept), truth)
+    assert not notes
+    assert plaque.composition == "non-calcified"
+    soft = plaque.non_calcified_volume_mm3 or 0.0
+    # only what narrows the lumen is seen there: at least a third of the true plaque
+    assert truth.non_calcified_mm3 / 3.0 <= soft <= 1.3 * truth.non_calcified_mm3
+    assert plaque.remodelling_index is None
+    sections = result.sections[0]
+    beside = np.abs(sections.s_mm - sections.s_mm[site]) <= 3.0 + 1.5
+    assert np.isnan(sections.vessel_mm2[beside]).all()
+
+
 def _lesion(
     volume_mm3: float, index: float | None, occlusion: bool = False, calcium_mm3: float = 0.0
 ) -> Lesion:

@@ -28,8 +28,9 @@ lumen's perimeter; the vessel's typical rim (median over its sections, per mm of
 perimeter) is subtracted, so what is left is plaque. Sections with a wall thicker than
 that by ``min_excess_mm``, or with calcium, form plaque runs. Where a side branch
 leaves (within its radius + ``branch_margin_mm``), the branch widens the section: its
-soft wall and outer vessel are not measured there, its calcium is (a calcified lesion
-at a bifurcation, as at the end of the left main, may lie wholly within that reach).
+soft wall and outer vessel are not measured there; its calcium is, and so is the soft
+tissue inside the reference lumen (a lesion at a bifurcation, as at the end of the left
+main, may lie wholly within that reach).
 A run overlapping (or within ``merge_gap_mm + 1`` of) a lesion of :mod:`.stenosis`,
 which reports narrowings >= 25 %, gives that lesion its plaque; a run near none is a
 lesion of its own with its measured (< 25 %) narrowing: minimal plaque (CAD-RADS 1).
@@ -218,26 +219,30 @@ def measure_sections(
     areas = {key: np.full(count, np.nan) for key in walls}
     for key, values in walls.items():
         areas[key][index] = np.where(inside, values, np.nan)
-    # where a side branch leaves, only calcium is measured (see the module docstring)
-    for key in ("vessel", "soft", "intruding", "low"):
+    # where a side branch leaves, only calcium and the plaque inside the reference
+    # lumen are measured (see the module docstring)
+    for key in ("vessel", "soft", "low"):
         areas[key][near_branch] = np.nan
     perimeter = np.pi * 2.0 * r_ref
     valid = np.isfinite(areas["soft"])
-    calcium_only = near_branch & np.isfinite(areas["calcium"])
+    at_branch = near_branch & np.isfinite(areas["calcium"])
     rim_nc = _healthy_median(areas["soft"] / perimeter, valid, areas["calcium"])
     rim_la = _healthy_median(areas["low"] / perimeter, valid, areas["calcium"])
     # non-calcified plaque: soft tissue beyond the healthy wall rim, or (whichever is
     # more) soft tissue inside the reference lumen beyond what healthy sections show
-    # there (the partial-volume edge)
+    # there (the partial-volume edge); at a branch, only the latter
     rim_in = _healthy_median(areas["intruding"] / perimeter, valid, areas["calcium"])
     excess_in = np.clip(areas["intruding"] - rim_in * perimeter, 0.0, None)
-    excess_nc = np.maximum(np.clip(areas["soft"] - rim_nc * perimeter, 0.0, None), excess_in)
-    excess_la = np.clip(areas["low"] - rim_la * perimeter, 0.0, None)
-    thick = _median_along(excess_nc / perimeter, valid, options.smoothing_points)
-    has_calcium = np.nan_to_num(areas["calcium"]) >= options.min_calcium_mm2
-    plaque = (valid & ((thick >= options.min_excess_mm) | has_calcium)) | (
-        calcium_only & has_calcium
+    excess_nc = np.where(
+        at_branch,
+        excess_in,
+        np.maximum(np.clip(areas["soft"] - rim_nc * perimeter, 0.0, None), excess_in),
     )
+    excess_la = np.clip(areas["low"] - rim_la * perimeter, 0.0, None)
+    assessed = valid | at_branch
+    thick = _median_along(excess_nc / perimeter, assessed, options.smoothing_points)
+    has_calcium = np.nan_to_num(areas["calcium"]) >= options.min_calcium_mm2
+    plaque = assessed & ((thick >= options.min_excess_mm) | has_calcium)
     ratio = areas["vessel"] / (np.pi * r_ref**2)
     healthy = valid & ~plaque
     typical = float(np.median(ratio[healthy])) if healthy.any() else float(np.nanmedian(ratio))
@@ -246,7 +251,7 @@ def measure_sections(
         lumen_mm2=areas["lumen"],
         vessel_mm2=areas["vessel"],
         calcium_mm2=np.where(has_calcium, areas["calcium"], 0.0),
-        non_calcified_mm2=np.where(valid, excess_nc, np.nan),
+        non_calcified_mm2=np.where(assessed, excess_nc, np.nan),
         low_attenuation_mm2=np.where(valid, np.minimum(excess_la, excess_nc), np.nan),
         calcium_width_mm=areas["calcium_width"],
         reference_vessel_mm2=typical * np.pi * r_ref**2,
