@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ccta_ai.analysis.segment_aorta import find_aorta
+from ccta_ai.analysis.segment_aorta import find_aorta, ostia_on_the_root
 from ccta_ai.imaging.volume import Volume
 
 SPACING_MM = 0.8
@@ -174,3 +174,37 @@ def test_a_longer_or_brighter_tube_without_coronaries_near_it_is_not_the_aorta(
 
     assert result.found, result.notes
     assert _dice(result.mask, ascending) > 0.85, result.notes
+
+
+@pytest.mark.parametrize("feet_first", [False, True])
+def test_only_ostia_on_the_aortic_root_are_kept(feet_first: bool) -> None:
+    """Of three lumen pieces touching the ascending aorta, the two 12 and 25 mm above
+    its lowest voxel are coronary ostia; the one 70 mm above it (a mediastinal vessel at
+    the scan's top) is not, and the root that trees may start from stops at 45 mm.
+    Heights are along the patient's head-foot axis, whichever way the slices run."""
+    shape = (120, 40, 40)
+    spacing = 0.8
+    affine = np.diag([spacing, spacing, spacing, 1.0])[:, [2, 1, 0, 3]]  # k runs to the head
+    if feet_first:
+        affine[:, 0] *= -1.0
+        affine[2, 3] = (shape[0] - 1) * spacing  # k runs to the feet
+    volume = Volume(np.zeros(shape, dtype=np.float32), affine)
+    k, r, c = np.indices(shape)
+    superior = volume.index_to_lps(np.stack([k, r, c], axis=-1).reshape(-1, 3).astype(float))[:, 2]
+    superior = superior.reshape(shape)
+    aorta = ((r - 20) ** 2 + (c - 20) ** 2 <= 12**2) & (superior >= 4.8)  # root at 4.8 mm
+    ostia = np.array([[0.0, 0.0, 17.0], [0.0, 0.0, 30.0], [0.0, 0.0, 75.0]])
+    root = ostia_on_the_root(ostia, aorta, volume, height_mm=45.0)
+    assert root.ostia_lps_mm is not None
+    assert root.ostia_lps_mm[:, 2].tolist() == [17.0, 30.0]
+    kept = superior[root.mask]
+    lowest = float(superior[aorta].min())
+    assert lowest == pytest.approx(4.8, abs=spacing)
+    assert len(root.notes) == 1 and f"{75.0 - lowest:.0f} mm above its root" in root.notes[0]
+    assert kept.min() == lowest and kept.max() <= lowest + 45.0 + 1e-6
+    assert root.mask.sum() < aorta.sum() and not (root.mask & ~aorta).any()
+    # an aorta mask with no ostium low on it (one that holds more than the ascending
+    # aorta): nothing is dropped, the whole mask is kept
+    everything = ostia_on_the_root(ostia[2:], aorta, volume, height_mm=45.0)
+    assert everything.ostia_lps_mm is not None and len(everything.ostia_lps_mm) == 1
+    assert (everything.mask == aorta).all() and "all 1 were kept" in everything.notes[0]

@@ -44,6 +44,7 @@ from ccta_ai.analysis.plaque_lesions import (
     paint_plaque_labels,
     segment_involvement,
 )
+from ccta_ai.analysis.segment_aorta import ostia_on_the_root
 from ccta_ai.analysis.trace import trace_centerlines
 from ccta_ai.imaging.volume import Volume
 
@@ -98,6 +99,8 @@ class PipelineOptions:
     min_measured_fraction: float = 0.5  # a segment measured over less is non-diagnostic
     min_aorta_hu: float = 200.0  # weaker enhancement limits the study
     max_noise_hu: float = 80.0  # noisier aortas limit the study
+    # ostia (and trees rooted at the aorta) only on the aorta's lowest part: the root
+    max_ostium_height_mm: float = 45.0
     # The lumen of sections holding calcium is read by the committed calcium_lumen
     # model (:mod:`.calcium_lumen`); False measures every section by the HU contour.
     lumen_under_calcium_model: bool = True
@@ -159,7 +162,11 @@ def analyze_full(
     findings.timings_s.update({f"segment_{k}": float(v) for k, v in segmentation.timings_s.items()})
     lumen = np.asarray(segmentation.lumen, dtype=bool)
     aorta = np.asarray(segmentation.aorta, dtype=bool)
-    ostia = segmentation.ostia_lps_mm
+    root = ostia_on_the_root(
+        segmentation.ostia_lps_mm, aorta, volume, options.max_ostium_height_mm
+    )
+    findings.warnings.extend(root.notes)
+    ostia = root.ostia_lps_mm
     if not lumen.any():
         return Analysis(
             _non_diagnostic(findings, "no coronary lumen was segmented"), empty, empty.copy(), lumen
@@ -167,7 +174,7 @@ def analyze_full(
 
     with run.stage("trace"):
         tree = trace_centerlines(
-            lumen, volume, ostia, aorta if aorta.any() else None, options.coronary.trace
+            lumen, volume, ostia, root.mask if root.mask.any() else None, options.coronary.trace
         )
     findings.warnings.extend(tree.notes)
     findings.warnings.extend(
@@ -272,6 +279,7 @@ def _identity(
         "calcified_lesion_min_mm3": f"{options.plaque.calcified_lesion_min_mm3:g}",
         "minimal_plaque_min_narrowing_pct": f"{options.plaque.min_minimal_narrowing_pct:g}",
         "aorta_tree_min_mm": f"{options.coronary.trace.min_aorta_tree_mm:g}",
+        "ostium_max_height_mm": f"{options.max_ostium_height_mm:g}",
         "low_attenuation_max_hu": f"{options.plaque.low_attenuation_max_hu:g}",
         "positive_remodelling_index": f"{options.plaque.positive_remodelling_index:g}",
         "grading": "CAD-RADS 2.0 (Cury et al., JCCT 2022)",
