@@ -273,6 +273,7 @@ def _identity(
         "calcium_min_hu": f"{options.plaque.calcium_min_hu:g}",
         "calcium_sd_factor": f"{options.plaque.calcium_sd_factor:g}",
         "calcium_above_blood_hu": f"{options.plaque.calcium_min_above_lumen_hu:g}",
+        "calcium_bloom_mm": f"{options.plaque.calcium_bloom_mm:g}",
         "calcified_min_fraction": f"{options.plaque.calcified_min_fraction:g}",
         "lesion_min_plaque_mm3": f"{options.plaque.min_lesion_plaque_mm3:g}",
         "lesion_min_remodelling_index": f"{options.plaque.min_lesion_remodelling:g}",
