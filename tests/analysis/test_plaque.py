@@ -8,16 +8,23 @@ import pytest
 from plaque_phantom import PlaqueTruth, PlaqueTube, render_plaque_tube
 
 from ccta_ai.analysis.coronary import analyse_coronaries
-from ccta_ai.analysis.findings import Centerline, Lesion, Plaque, Vessel
+from ccta_ai.analysis.findings import Centerline, Lesion, LumenProfile, Plaque, Vessel
 from ccta_ai.analysis.plaque import (
     CALCIFIED,
     LOW_ATTENUATION,
     NON_CALCIFIED,
     POSITIVE_REMODELLING,
     SPOTTY_CALCIFICATION,
+    PlaqueOptions,
     PlaqueResult,
+    VesselSections,
 )
-from ccta_ai.analysis.plaque_lesions import analyse_plaque, confirm_lesions, paint_plaque_labels
+from ccta_ai.analysis.plaque_lesions import (
+    _minimal_lesions,
+    analyse_plaque,
+    confirm_lesions,
+    paint_plaque_labels,
+)
 from ccta_ai.imaging.volume import Volume
 
 Case = tuple[PlaqueResult, PlaqueTruth, tuple[Volume, list[Vessel]], np.ndarray]
@@ -119,6 +126,43 @@ def test_minimal_plaque_below_25_percent_is_a_lesion_of_its_own(analysed: dict[s
     plaque = _plaque_at(result, truth)
     assert plaque.remodelling_index == pytest.approx(np.sqrt(1.6), abs=0.12)
     assert POSITIVE_REMODELLING in plaque.high_risk_features
+
+
+def test_a_minimal_plaque_lesion_is_graded_at_its_narrowest_point() -> None:
+    """Its site and % stenosis are where the lumen is narrowest (its MLD), as for any
+    lesion, not where the plaque is thickest: a calcified wall at 4-6 mm that narrows
+    the lumen most (20 %) at 9 mm is a 20 % lesion (it read the 2 % at its calcium)."""
+    count = 30
+    s_mm = np.arange(count) * 0.5
+    diameter = np.full(count, 3.0)
+    diameter[8:22] = 2.94
+    diameter[16:20] = [2.7, 2.4, 2.4, 2.7]
+    nan = np.full(count, np.nan)
+    calcium = np.zeros(count)
+    calcium[8:13] = 2.0
+    soft = np.zeros(count)
+    soft[8:22] = 1.0
+    sections = VesselSections(
+        s_mm=s_mm, lumen_mm2=np.pi * diameter**2 / 4, vessel_mm2=np.full(count, 20.0),
+        calcium_mm2=calcium, non_calcified_mm2=soft, low_attenuation_mm2=np.zeros(count),
+        calcium_width_mm=np.where(calcium > 0, 1.0, 0.0), reference_vessel_mm2=np.full(count, 20.0),
+        plaque=soft > 0, lumen_hu=np.full(count, 400.0), calcium_hu=np.full(count, 550.0),
+        outer_radius_mm=nan,
+    )  # fmt: skip
+    points = [[0.0, 0.0, float(s)] for s in s_mm]
+    vessel = Vessel(
+        vessel_id=0,
+        centerline=Centerline(points_lps_mm=points, radius_mm=[1.5] * count, segment=[6] * count),
+        profile=LumenProfile(
+            s_mm=list(s_mm), area_mm2=list(np.pi * diameter**2 / 4),
+            equivalent_diameter_mm=list(diameter), reference_diameter_mm=[3.0] * count,
+        ),
+    )  # fmt: skip
+    (lesion,) = _minimal_lesions(vessel, sections, [(8, 21)], [], PlaqueOptions())
+    assert lesion.mld_s_mm == pytest.approx(8.5)
+    assert lesion.pct_diameter_stenosis == pytest.approx(20.0)
+    assert lesion.mld_mm == pytest.approx(2.4)
+    assert lesion.plaque is not None and lesion.plaque.calcified_volume_mm3 == pytest.approx(5.0)
 
 
 def test_soft_wall_without_any_narrowing_is_not_reported_calcium_is(

@@ -182,8 +182,13 @@ def _minimal_lesions(
         narrowing = ndimage.median_filter(np.nan_to_num(narrowing, nan=0.0), size=3, mode="nearest")
         if narrowing.max() >= options.report_threshold_pct:
             continue  # a narrowing the stenosis finder rejected (an end cap, a fading end)
+        # its site is the narrowest point (the MLD), as for any lesion; where the lumen
+        # does not narrow at all, the most plaque
         burden = sections.calcium_mm2[a : b + 1] + sections.non_calcified_mm2[a : b + 1]
-        site = a + int(np.argmax(np.nan_to_num(burden)))
+        narrowest = int(np.argmax(narrowing))
+        if narrowing[narrowest] <= 0:
+            narrowest = int(np.argmax(np.nan_to_num(burden)))
+        site = a + narrowest
         lesion = Lesion(
             vessel_id=vessel.vessel_id,
             start_s_mm=float(s_mm[a]),
