@@ -241,6 +241,23 @@ def tube_fields(
     return best, nearest
 
 
+def painted_radius(points: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """The radius of the lumen a chain of capsules (:func:`tube_fields`) paints across
+    each vertex: the vertex's own radius, or more where a nearby vertex's end sphere
+    reaches into its cross-section, ``sqrt(r_j**2 - d**2)``. That happens where the
+    radius changes faster than the arc length, as on the shoulders of a short, tight
+    stenosis in a wide vessel (a 3.7 mm left-main lesion drawn at 68 % is painted at
+    about 28 %). A radius of 0.05 mm or less is not painted (an occluded core)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    r = np.asarray(radii, dtype=np.float64)
+    drawn = np.where(r > 0.05, r, 0.0)
+    out = drawn.copy()
+    for k in range(len(pts)):
+        d2 = np.sum((pts - pts[k]) ** 2, axis=1)
+        out[k] = float(np.sqrt(np.clip(drawn**2 - d2, 0.0, None)).max())
+    return out
+
+
 class Tube(Shape):
     """A tube along a polyline with a radius per vertex (chain of capsules)."""
 

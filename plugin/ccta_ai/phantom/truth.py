@@ -11,13 +11,16 @@ from ccta_ai.phantom.coronary import Vessel
 from ccta_ai.phantom.labels import TERRITORY
 from ccta_ai.phantom.lesions import Lesion
 from ccta_ai.phantom.raster import Grid
+from ccta_ai.phantom.shapes import painted_radius
 
 SCHEMA_VERSION = 1
 #: Which geometry the generator draws: the same seed gives another study when it
 #: changes, so kept studies (``--cache``) carry it in their names. 2: the RCA enters
 #: the right AV groove where it leaves the aorta (it used to climb to the top of the
 #: RV ring first and double back past its own ostium).
-GENERATOR_REVISION = 2
+#: 3: the truth's vessel radii and lesions describe the lumen as painted, not as
+#: drawn (a tube's vertex spheres fill the shoulders of a short, tight stenosis).
+GENERATOR_REVISION = 3
 HIGH_RISK_FEATURES = (
     "positive_remodelling",
     "low_attenuation",
@@ -117,9 +120,10 @@ def lesion_truth(
     ref = lesion.reference_radius
     if lesion.occlusion:
         mld, j = 0.0, lesion.center_index
-    else:
-        j = int(idx[np.argmin(vessel.radius_mm[idx])])
-        mld = 2.0 * float(vessel.radius_mm[j])
+    else:  # what the image holds: the painted lumen (see :func:`painted_radius`)
+        radius = painted_radius(vessel.points, vessel.radius_mm)
+        j = int(idx[np.argmin(radius[idx])])
+        mld = 2.0 * float(radius[j])
     reference = 2.0 * float(ref[j])
     pct_d = 100.0 if lesion.occlusion else 100.0 * (1.0 - mld / reference)
     pct_a = 100.0 if lesion.occlusion else 100.0 * (1.0 - (mld / reference) ** 2)
@@ -150,7 +154,7 @@ def vessel_truth(vessel: Vessel, to_lps: np.ndarray) -> dict[str, Any]:
         "name": vessel.name,
         "parent": vessel.parent,
         "points_lps_mm": _pts(vessel.points + to_lps),
-        "radius_mm": [_r(r) for r in np.maximum(vessel.radius_mm, 0.0)],
+        "radius_mm": [_r(r) for r in painted_radius(vessel.points, vessel.radius_mm)],
         "segment": [int(s) for s in vessel.segment],
     }
 
