@@ -175,3 +175,35 @@ def test_the_truth_radius_is_the_radius_painted(ramp_mm: float) -> None:
         assert narrowing < 40.0 and 100.0 * (1.0 - painted[site] / 4.5) < 40.0
     else:
         assert narrowing == pytest.approx(69.0, abs=2.0)
+
+
+@pytest.mark.parametrize(("stenosis", "occluded"), [(0.9, False), (0.97, True), (1.0, True)])
+def test_a_lumen_too_thin_to_paint_is_an_occlusion_in_the_truth(
+    stenosis: float, occluded: bool
+) -> None:
+    """A 2 mm vessel narrowed by 97 % keeps a drawn lumen of 0.06 mm, which the
+    rasteriser does not paint (0.1 mm or less): the image shows an occlusion, and so
+    must the truth (it said 97 %, not occluded, beside a 100 % MLD)."""
+    from ccta_ai.phantom.coronary import Vessel
+    from ccta_ai.phantom.lesions import Lesion, _narrow
+    from ccta_ai.phantom.truth import lesion_truth
+
+    s = np.arange(0.0, 30.0, 0.5)
+    vessel = Vessel(
+        "LAD", "LM", np.stack([s, np.zeros_like(s), np.zeros_like(s)], axis=1),
+        np.full(len(s), 1.0), np.full(len(s), 7),
+    )  # fmt: skip
+    lesion = Lesion(
+        "L1", "LAD", 7, 30, 12.0, stenosis, "non-calcified", False, 1.0, False, False,
+        False, 60.0, 10.0, 900.0,
+    )  # fmt: skip
+    _narrow(vessel, lesion)
+    volumes = {"calcified": 0.0, "non_calcified": 10.0, "low_attenuation": 0.0}
+    truth = lesion_truth(lesion, vessel, np.zeros(3), volumes)
+    assert truth["occlusion"] is occluded
+    if occluded:
+        assert truth["pct_diameter_stenosis"] == 100.0 and truth["mld_mm"] == 0.0
+        assert cad_rads([truth])["category"] == "5"
+    else:
+        assert truth["pct_diameter_stenosis"] == pytest.approx(90.0, abs=0.5)
+        assert cad_rads([truth])["category"] == "4A"

@@ -125,8 +125,10 @@ def lesion_truth(
         j = int(idx[np.argmin(radius[idx])])
         mld = 2.0 * float(radius[j])
     reference = 2.0 * float(ref[j])
-    pct_d = 100.0 if lesion.occlusion else 100.0 * (1.0 - mld / reference)
-    pct_a = 100.0 if lesion.occlusion else 100.0 * (1.0 - (mld / reference) ** 2)
+    # a lumen drawn narrower than 0.1 mm is not painted: the image holds an occlusion
+    occlusion = lesion.occlusion or mld <= 0.0
+    pct_d = 100.0 if occlusion else 100.0 * (1.0 - mld / reference)
+    pct_a = 100.0 if occlusion else 100.0 * (1.0 - (mld / reference) ** 2)
     return {
         "id": lesion.id,
         "vessel": lesion.vessel,
@@ -145,7 +147,7 @@ def lesion_truth(
         "remodelling_index": _r(lesion.remodelling_index),
         "eccentric": lesion.eccentric,
         "high_risk_features": high_risk_features(lesion),
-        "occlusion": lesion.occlusion,
+        "occlusion": occlusion,
     }
 
 
