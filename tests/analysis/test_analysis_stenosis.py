@@ -201,3 +201,37 @@ def test_a_narrowing_on_a_side_branch_stub_is_not_graded(branch_mm: float, repor
         assert abs(on_branch[0].pct_diameter_stenosis - 60.0) < 12.0
     else:
         assert any("too short for a reference diameter" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("stenosis_pct", [0.0, 45.0])
+def test_a_short_stem_takes_its_reference_from_its_daughters(stenosis_pct: float) -> None:
+    """A left main 4.4 mm wide and 9 mm long, narrowed over most of its length, splits
+    into a 3.7 mm LAD and a 3.4 mm LCx. Its own measurements hold no normal stem, so the
+    fitted reference follows the LAD it continues into (3.7 mm: a 45 % lesion read
+    about 35 %); Murray's law of the daughters gives 4.48 mm. A healthy stem stays
+    clear of lesions."""
+    stem_mm = 9.0
+    stem = line([0.0, 0.0, 0.0], [0.0, stem_mm, 0.0])
+    lad = line(stem[-1], stem[-1] + 40.0 * unit([0.5, 1.0, 0.0]))
+    lcx = line(stem[-1], stem[-1] + 40.0 * unit([-0.9, 0.5, 0.0]))
+    s_mm = arc_length(stem)
+    radius = 2.2 * (1.0 - stenosis_pct / 100.0 * plateau_bump(s_mm, 4.0, 3.0, 1.5))
+    tubes = [Tube(stem, radius), Tube(lad, np.full(len(lad), 1.85)),
+             Tube(lcx, np.full(len(lcx), 1.7))]  # fmt: skip
+    volume, mask = render(tubes, AXIAL, seed=5, margin_mm=12.0)  # room for wide sections
+    result = analyse_coronaries(volume, mask, ostia_lps_mm=stem[:1])
+    root = next(v for v in result.vessels if v.parent_id is None)
+    assert root.profile is not None
+    reference = profile_values(root.profile.reference_diameter_mm)
+    before = np.asarray(root.profile.s_mm) < stem_mm - 3.0
+    murray = (3.7**3 + 3.4**3) ** (1.0 / 3.0)
+    assert np.abs(reference[before] - murray).max() < 0.3
+    assert any("Murray's law" in w for w in result.warnings)
+    on_stem = [les for les in result.lesions if les.vessel_id == root.vessel_id
+               and les.mld_s_mm < stem_mm]  # fmt: skip
+    if stenosis_pct == 0.0:
+        assert not on_stem
+    else:
+        (lesion,) = on_stem
+        assert abs(lesion.pct_diameter_stenosis - stenosis_pct) < 8.0
+        assert abs(lesion.reference_diameter_mm - 4.4) < 0.3

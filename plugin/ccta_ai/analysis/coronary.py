@@ -3,6 +3,13 @@
 Per vessel: lumen cross-sections (:mod:`lumen`), reference diameter and lesions
 (:mod:`stenosis`). A side branch's first points lie inside its parent's lumen; they are
 measured but take no part in its reference or lesions.
+
+The stem of a tree before its first major bifurcation (the left main) is often too
+short, or too diseased, to show its own normal calibre: its fitted reference then
+follows the narrower vessel it continues into. Its reference is at least what its two
+daughters' calibres give by Murray's law, ``d = (d1**3 + d2**3) ** (1/3)`` (with the
+normal proximal LAD and LCx of Dodge et al., Circulation 1992, 3.7 and 3.4 mm, it gives
+4.48 mm for their left main's 4.5 mm).
 """
 
 from __future__ import annotations
@@ -40,6 +47,11 @@ class CoronaryOptions:
     # the segmentation breaks most often, has a ring of 80-140 HU, as myocardium has.
     max_bridged_ring_hu: float = 200.0
     min_measured_mm: float = 10.0  # a vessel measured over less has no reference diameter
+    # a tree's stem: up to its first branch within stem_max_mm of the root that is at
+    # least stem_branch_ratio as wide as the trunk beyond it (see the module docstring)
+    stem_max_mm: float = 25.0
+    stem_branch_ratio: float = 0.6
+    stem_branch_min_mm: float = 20.0  # a daughter, not a stub
 
 
 @dataclass
@@ -88,15 +100,80 @@ def measure_tree(
     why a narrowing was not reported goes to ``notes``. With ``calcium_model``, the
     lumen of sections holding calcium is the model's (:mod:`.calcium_lumen`)."""
     options = options or CoronaryOptions()
+    parts = [
+        _measure_vessel(volume, tree, traced, options, calcium_model) for traced in tree.vessels
+    ]
+    _stem_references(tree, parts, options, notes)
     vessels: list[Vessel] = []
     lesions: list[Lesion] = []
-    for vessel_id, traced in enumerate(tree.vessels):
-        vessel, found = _measure_vessel(
-            volume, tree, vessel_id, traced, options, notes, calcium_model
-        )
+    for vessel_id, part in enumerate(parts):
+        vessel, found = _find_lesions(vessel_id, part, options, notes, calcium_model)
         vessels.append(vessel)
         lesions.extend(found)
     return vessels, lesions
+
+
+@dataclass
+class _Measured:
+    """One vessel's cross-sections and reference diameter, before its lesions."""
+
+    traced: TracedVessel
+    measured: LumenMeasurements
+    usable: np.ndarray
+    reference: np.ndarray
+
+
+def _calibre(part: _Measured, start_mm: float, length_mm: float) -> float | None:
+    """Median reference diameter over ``[start_mm + 2, start_mm + length_mm]``."""
+    s_mm = part.traced.s_mm
+    near = (s_mm >= start_mm + 2.0) & (s_mm <= start_mm + length_mm) & part.usable
+    values = part.reference[near & np.isfinite(part.reference)]
+    return float(np.median(values)) if len(values) else None
+
+
+def _stem_references(
+    tree: CenterlineTree,
+    parts: list[_Measured],
+    options: CoronaryOptions,
+    notes: list[str] | None,
+    calibre_mm: float = 10.0,
+) -> None:
+    """Raise each root vessel's reference before its first major branch to at least
+    Murray's law of the two daughters (see the module docstring), in place."""
+    for index, part in enumerate(parts):
+        traced = part.traced
+        if traced.parent is not None or traced.origin not in ANCHORED_ORIGINS:
+            continue
+        children = sorted(
+            (
+                (int(child.parent_point), other)
+                for other, child in enumerate(tree.vessels)
+                if child.parent == index and child.parent_point is not None
+            ),
+            key=lambda item: item[0],
+        )
+        for point, other in children:
+            junction = float(traced.s_mm[point])
+            if junction > options.stem_max_mm:
+                break
+            if float(parts[other].traced.s_mm[-1]) < options.stem_branch_min_mm:
+                continue
+            trunk = _calibre(part, junction, calibre_mm)
+            branch = _calibre(parts[other], 0.0, calibre_mm)
+            if trunk is None or branch is None or branch < options.stem_branch_ratio * trunk:
+                continue
+            murray = float((trunk**3 + branch**3) ** (1.0 / 3.0))
+            stem = traced.s_mm < junction
+            raised = stem & (part.reference < murray)
+            if raised.any():
+                part.reference[raised] = murray
+                if notes is not None:
+                    notes.append(
+                        f"vessel {index}'s reference diameter over its first {junction:.1f} mm "
+                        f"(its stem) is {murray:.2f} mm, Murray's law of its daughters "
+                        f"({trunk:.2f} and {branch:.2f} mm)"
+                    )
+            break
 
 
 def _drop_bridges_through_chambers(
@@ -171,24 +248,38 @@ def _optional(values: np.ndarray) -> list[float | None]:
 def _measure_vessel(
     volume: Volume,
     tree: CenterlineTree,
-    vessel_id: int,
     traced: TracedVessel,
     options: CoronaryOptions,
-    notes: list[str] | None = None,
     calcium_model: CalciumLumenModel | None = None,
-) -> tuple[Vessel, list[Lesion]]:
-    points = traced.points_lps_mm
+) -> _Measured:
     s_mm = traced.s_mm
-    measured = measure_lumen(volume, points, traced.radius_mm, options.lumen, calcium_model)
-    from_model = (
-        measured.from_model if measured.from_model is not None else np.zeros(len(s_mm), bool)
+    measured = measure_lumen(
+        volume, traced.points_lps_mm, traced.radius_mm, options.lumen, calcium_model
     )
     usable = measured.valid.copy()
     if traced.parent is not None and traced.parent_point is not None:
         parent_radius = float(tree.vessels[traced.parent].radius_mm[traced.parent_point])
         usable &= s_mm > parent_radius + 0.5
+    reference = reference_diameter(
+        s_mm, measured.equivalent_diameter_mm, usable, options.stenosis
+    )
+    return _Measured(traced, measured, usable, reference)
+
+
+def _find_lesions(
+    vessel_id: int,
+    part: _Measured,
+    options: CoronaryOptions,
+    notes: list[str] | None = None,
+    calcium_model: CalciumLumenModel | None = None,
+) -> tuple[Vessel, list[Lesion]]:
+    traced, measured, usable, reference = part.traced, part.measured, part.usable, part.reference
+    points = traced.points_lps_mm
+    s_mm = traced.s_mm
+    from_model = (
+        measured.from_model if measured.from_model is not None else np.zeros(len(s_mm), bool)
+    )
     diameter = measured.equivalent_diameter_mm
-    reference = reference_diameter(s_mm, diameter, usable, options.stenosis)
     spans = find_lesions(
         s_mm,
         diameter,

@@ -268,6 +268,8 @@ def _identity(
         "lumen_pixel_mm": f"{options.coronary.lumen.pixel_mm:g}",
         "lumen_leak_reach_mm": f"{options.coronary.lumen.leak_reach_mm:g}",
         "lesion_min_vessel_measured_mm": f"{options.coronary.min_measured_mm:g}",
+        "stem_reference": f"Murray's law ({options.coronary.stem_max_mm:g} mm, "
+        f"{options.coronary.stem_branch_ratio:g})",
         "plaque_ray_step_mm": f"{options.plaque.ray_step_mm:g}",
         "plaque_ray_count": str(options.plaque.ray_count),
         "calcium_min_hu": f"{options.plaque.calcium_min_hu:g}",
