@@ -204,21 +204,21 @@ def test_plaque_labels_mark_calcium_and_soft_plaque_at_the_lesion(
     assert np.all(volume.hu[labels == CALCIFIED] > 300.0)
 
 
-def test_calcium_where_a_side_branch_leaves_is_still_plaque() -> None:
-    """A lesion wholly within a side branch's reach (a left main's calcified narrowing
-    just before the bifurcation): the branch's lumen widens the sections, so their soft
-    wall and outer vessel are not measured, but their calcium is the lesion's plaque
-    (seed 100000's calcified left-main lesion was dropped as having no plaque)."""
-    volume, mask, truth = render_plaque_tube(PlaqueTube(stenosis=0.5, calcium_sector_deg=360.0))
-    alone = analyse_coronaries(volume, mask)
-    calcium_alone = _plaque_at(analyse_plaque(volume, alone.vessels, alone.lesions, mask), truth)
+def _beside_a_branch(
+    tube: PlaqueTube,
+) -> tuple[PlaqueTruth, Plaque, list[str], tuple[PlaqueResult, int]]:
+    """The tube's lesion analysed with a side branch (3 mm radius) leaving at its site:
+    the branch's reach, radius + 1.5 mm each way, spans the whole plaque. Returns the
+    truth, the lesion's plaque, the notes of dropped lesions, and the plaque result with
+    the site's index."""
+    volume, mask, truth = render_plaque_tube(tube)
     coronary = analyse_coronaries(volume, mask)
     parent = coronary.vessels[0]
     assert parent.profile is not None
     site = int(np.argmin(np.abs(np.asarray(parent.profile.s_mm) - truth.lesion_s_mm)))
     start = np.asarray(parent.centerline.points_lps_mm[site])
     side = [list(start + k * np.array([0.0, 0.5, 0.0])) for k in range(20)]
-    branch = Vessel(  # its reach, radius + 1.5 mm each way, spans the whole plaque
+    branch = Vessel(
         vessel_id=1,
         centerline=Centerline(points_lps_mm=side, radius_mm=[3.0] * 20, segment=[None] * 20),
         parent_id=0,
@@ -226,7 +226,19 @@ def test_calcium_where_a_side_branch_leaves_is_still_plaque() -> None:
     )
     result = analyse_plaque(volume, [parent, branch], coronary.lesions, mask)
     kept, notes = confirm_lesions(result.lesions)
-    plaque = _plaque_at(PlaqueResult(lesions=kept), truth)
+    return truth, _plaque_at(PlaqueResult(lesions=kept), truth), notes, (result, site)
+
+
+def test_calcium_where_a_side_branch_leaves_is_still_plaque() -> None:
+    """A lesion wholly within a side branch's reach (a left main's calcified narrowing
+    just before the bifurcation): the branch's lumen widens the sections, so their soft
+    wall and outer vessel are not measured, but their calcium is the lesion's plaque
+    (seed 100000's calcified left-main lesion was dropped as having no plaque)."""
+    tube = PlaqueTube(stenosis=0.5, calcium_sector_deg=360.0)
+    volume, mask, truth = render_plaque_tube(tube)
+    alone = analyse_coronaries(volume, mask)
+    calcium_alone = _plaque_at(analyse_plaque(volume, alone.vessels, alone.lesions, mask), truth)
+    _, plaque, notes, _ = _beside_a_branch(tube)
     assert not notes
     assert plaque.composition == "calcified"
     calcified = plaque.calcified_volume_mm3 or 0.0
@@ -256,22 +268,7 @@ def test_soft_plaque_where_a_side_branch_leaves_still_narrows_the_lumen() -> Non
     the reference lumen is still plaque there (seed 100017's 35 % proximal RCA lesion,
     where a short branch left, read 0.6 mm3 and was dropped), though the outer wall is
     not measured."""
-    volume, mask, truth = render_plaque_tube(PlaqueTube(stenosis=0.5))
-    coronary = analyse_coronaries(volume, mask)
-    parent = coronary.vessels[0]
-    assert parent.profile is not None
-    site = int(np.argmin(np.abs(np.asarray(parent.profile.s_mm) - truth.lesion_s_mm)))
-    start = np.asarray(parent.centerline.points_lps_mm[site])
-    side = [list(start + k * np.array([0.0, 0.5, 0.0])) for k in range(20)]
-    branch = Vessel(  # its reach, radius + 1.5 mm each way, spans the narrowing
-        vessel_id=1,
-        centerline=Centerline(points_lps_mm=side, radius_mm=[3.0] * 20, segment=[None] * 20),
-        parent_id=0,
-        parent_point=site,
-    )
-    result = analyse_plaque(volume, [parent, branch], coronary.lesions, mask)
-    kept, notes = confirm_lesions(result.lesions)
-    plaque = _plaque_at(PlaqueResult(lesions=kept), truth)
+    truth, plaque, notes, (result, site) = _beside_a_branch(PlaqueTube(stenosis=0.5))
     assert not notes
     assert plaque.composition == "non-calcified"
     soft = plaque.non_calcified_volume_mm3 or 0.0
