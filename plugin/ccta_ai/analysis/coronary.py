@@ -257,6 +257,8 @@ def _measure_vessel(
         volume, traced.points_lps_mm, traced.radius_mm, options.lumen, calcium_model
     )
     usable = measured.valid.copy()
+    if traced.extended_from is not None:
+        usable[traced.extended_from :] = False  # followed beyond the mask: not graded
     if traced.parent is not None and traced.parent_point is not None:
         parent_radius = float(tree.vessels[traced.parent].radius_mm[traced.parent_point])
         usable &= s_mm > parent_radius + 0.5
@@ -299,6 +301,10 @@ def _find_lesions(
         radius_mm=[float(r) for r in traced.radius_mm],
         segment=[None] * len(points),
         bridged=[bool(b) for b in traced.bridged],
+        beyond_segmentation=[
+            traced.extended_from is not None and i >= traced.extended_from
+            for i in range(len(points))
+        ],
     )
     profile = LumenProfile(
         s_mm=[float(s) for s in s_mm],

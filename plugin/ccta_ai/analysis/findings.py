@@ -46,17 +46,22 @@ class Centerline:
     Attributes:
         points_lps_mm: ``[x, y, z]`` per point.
         radius_mm: lumen radius per point from the segmentation (its distance to the
-            mask's wall); the measured lumen is in :class:`LumenProfile`.
+            mask's wall; beyond the segmentation, the half-maximum width of the
+            image's section); the measured lumen is in :class:`LumenProfile`.
         segment: SCCT segment number (1–18, CID 3014 ordering) per point, ``None``
             where not labelled.
         bridged: True where the point lies on a gap of the segmentation that was
             bridged (vessel integrity repair): those parts were not segmented.
+        beyond_segmentation: True where the vessel was followed past the distal end
+            of its segmentation through the image (:mod:`.extend`): no stenosis is
+            graded there. Empty in findings written before it existed.
     """
 
     points_lps_mm: list[list[float]] = field(default_factory=list)
     radius_mm: list[float] = field(default_factory=list)
     segment: list[int | None] = field(default_factory=list)
     bridged: list[bool] = field(default_factory=list)
+    beyond_segmentation: list[bool] = field(default_factory=list)
 
 
 @dataclass

@@ -28,6 +28,7 @@ import numpy as np
 
 from ccta_ai import __version__
 from ccta_ai.analysis.coronary import CoronaryOptions, measure_tree
+from ccta_ai.analysis.extend import ExtendOptions
 from ccta_ai.analysis.findings import (
     AlgorithmIdentity,
     Findings,
@@ -282,6 +283,7 @@ def _identity(
         "calcified_lesion_min_mm3": f"{options.plaque.calcified_lesion_min_mm3:g}",
         "minimal_plaque_min_narrowing_pct": f"{options.plaque.min_minimal_narrowing_pct:g}",
         "aorta_tree_min_mm": f"{options.coronary.trace.min_aorta_tree_mm:g}",
+        "distal_extension": _extension_identity(options.coronary.trace.extend),
         "ostium_max_height_mm": f"{options.max_ostium_height_mm:g}",
         "low_attenuation_max_hu": f"{options.plaque.low_attenuation_max_hu:g}",
         "positive_remodelling_index": f"{options.plaque.positive_remodelling_index:g}",
@@ -298,6 +300,15 @@ def _identity(
         model_name="" if segmentation is None else segmentation.model_name,
         model_sha256="" if segmentation is None else segmentation.model_sha256,
         parameters=parameters,
+    )
+
+
+def _extension_identity(extend: ExtendOptions | None) -> str:
+    if extend is None:
+        return "off"
+    return (
+        f"image ridge, contrast >= {extend.min_contrast_fraction:g} of the vessel's and "
+        f">= {extend.min_contrast_hu:g} HU, up to {extend.max_length_mm:g} mm, not graded"
     )
 
 

@@ -13,7 +13,10 @@ Steps:
 6. each tree is split into vessels (longest continuation first), smoothed along arc
    length and resampled every ``step_mm``; radii are measured at the smoothed points as
    the distance to the mask's wall (anisotropic spacing handled, bridged points take
-   the radius interpolated between the two ends).
+   the radius interpolated between the two ends);
+7. each vessel's distal end is followed on through the image past the end of the mask,
+   where a thin vessel the segmentation lost still shows (:mod:`ccta_ai.analysis.extend`;
+   those points are flagged ``extended_from`` and not graded).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ccta_ai.analysis.extend import ExtendOptions, Sections, blood_level_hu, extend_end
 from ccta_ai.analysis.geometry import (
     cumulative_length_mm,
     interpolate_along,
@@ -72,6 +76,8 @@ class TraceOptions:
         aorta_root_slack_mm: a tree rooted at the aorta inside itself (not at an end)
             is rooted instead at its free end nearest the aorta, if that end is no
             more than this farther from the aorta (see :func:`root_at_aorta`).
+        extend: rules for following vessel ends beyond the segmentation through the
+            image (:mod:`ccta_ai.analysis.extend`); ``None`` disables it.
     """
 
     step_mm: float = 0.5
@@ -86,6 +92,7 @@ class TraceOptions:
     keep_loose_pieces: bool = False
     min_aorta_tree_mm: float = 40.0
     aorta_root_slack_mm: float = 1.0
+    extend: ExtendOptions | None = field(default_factory=ExtendOptions)
 
 
 @dataclass
@@ -109,6 +116,7 @@ class TracedVessel:
     parent_point: int | None
     tree: int
     origin: str
+    extended_from: int | None = None  # points from here on lie beyond the segmentation
 
     @property
     def s_mm(self) -> np.ndarray:
@@ -228,7 +236,46 @@ def trace_centerlines(
             tree.vessels.append(
                 _finish(raw, tree, first, tree_index, graph.origin, voxels, options)
             )
+    if options.extend is not None:
+        extend_ends(tree, np.asarray(mask, dtype=bool), volume, options.extend, options.step_mm)
     return tree
+
+
+def extend_ends(
+    tree: CenterlineTree, mask: np.ndarray, volume: Volume, options: ExtendOptions, step_mm: float
+) -> None:
+    """Follow every vessel's distal end beyond the segmentation (:mod:`.extend`)."""
+    sections = Sections(volume, options)
+    count, total = 0, 0.0
+    for index, vessel in enumerate(tree.vessels):
+        if len(vessel.points_lps_mm) < 4:
+            continue
+        others = [v.points_lps_mm for i, v in enumerate(tree.vessels) if i != index]
+        blocked = cKDTree(np.vstack(others)) if others else None
+        blood = blood_level_hu(volume, vessel.points_lps_mm, options.blood_mm)
+        found = extend_end(vessel.points_lps_mm, blood, sections, blocked, mask)
+        if len(found.points_lps_mm) == 0:
+            continue
+        end = vessel.points_lps_mm[-1]
+        smooth, _ = smooth_polyline(np.vstack([end, found.points_lps_mm]), 1.0)
+        arc = cumulative_length_mm(smooth)
+        stations = uniform_stations_mm(float(arc[-1]), step_mm)[1:]
+        if len(stations) == 0:
+            continue
+        added = interpolate_along(arc, smooth, stations)
+        radius_arc = cumulative_length_mm(np.vstack([end, found.points_lps_mm]))
+        radius = np.interp(stations, radius_arc, np.r_[vessel.radius_mm[-1], found.radius_mm])
+        vessel.extended_from = len(vessel.points_lps_mm)
+        vessel.points_lps_mm = np.vstack([vessel.points_lps_mm, added])
+        vessel.radius_mm = np.r_[vessel.radius_mm, radius]
+        vessel.bridged = np.r_[vessel.bridged, np.zeros(len(added), dtype=bool)]
+        count += 1
+        total += float(arc[-1])
+    if count:
+        tree.notes.append(
+            f"{count} vessel end(s) were followed {total:.0f} mm beyond the segmentation "
+            "through the image; no stenosis is graded there"
+        )
 
 
 def drop_loose_pieces(

@@ -199,7 +199,10 @@ def _resampled(vessel: dict[str, Any], step_mm: float = 0.5) -> tuple[np.ndarray
 def _study_sections(
     seed: int, options: CalciumLumenTraining, cache: Path | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    name = f"calcium-lumen-{seed}.npz"
+    from ccta_ai.phantom.truth import GENERATOR_REVISION
+
+    # the targets are the truth's radii: a cache of another generator revision is stale
+    name = f"calcium-lumen-{seed}-r{GENERATOR_REVISION}.npz"
     if cache is not None and (cache / name).is_file():
         with np.load(cache / name) as saved:
             return saved["x"], saved["y"], saved["kind"]
