@@ -93,6 +93,11 @@ def test_a_narrowing_beyond_the_segmentation_is_not_graded() -> None:
     # the 50 % narrowing at 40 mm lies beyond the segmentation: followed, not graded
     assert vessel.profile.s_mm[-1] > 44.0
     assert result.lesions == []
+    # and its sections there are not measurements: none becomes the vessel's minimum
+    assert all(d is None for d in vessel.profile.equivalent_diameter_mm[first:])
+    assert all(d is None for d in vessel.profile.reference_diameter_mm[first:])
+    measured = [d for d in vessel.profile.equivalent_diameter_mm if d is not None]
+    assert len(measured) > 0.9 * first and min(measured) > 1.5
 
 
 def test_the_extension_stops_short_of_another_vessel() -> None:
