@@ -15,6 +15,7 @@ from scipy.spatial import cKDTree
 
 from ccta_ai.analysis.coronary import analyse_coronaries
 from ccta_ai.analysis.trace import TraceOptions, trace_centerlines
+from ccta_ai.dicom_out.sr import _minimum_site
 from ccta_ai.imaging.volume import Volume
 
 NOISE_HU = 25.0
@@ -93,11 +94,14 @@ def test_a_narrowing_beyond_the_segmentation_is_not_graded() -> None:
     # the 50 % narrowing at 40 mm lies beyond the segmentation: followed, not graded
     assert vessel.profile.s_mm[-1] > 44.0
     assert result.lesions == []
-    # and its sections there are not measurements: none becomes the vessel's minimum
-    assert all(d is None for d in vessel.profile.equivalent_diameter_mm[first:])
-    assert all(d is None for d in vessel.profile.reference_diameter_mm[first:])
-    measured = [d for d in vessel.profile.equivalent_diameter_mm if d is not None]
-    assert len(measured) > 0.9 * first and min(measured) > 1.5
+    # the SR's minimal lumen diameter of the vessel is the segmented part's (the
+    # followed part narrows to 1 mm at 40 mm, as the profile measures it)
+    diameters = vessel.profile.equivalent_diameter_mm
+    followed = [d for d in diameters[first:] if d is not None]
+    assert followed and min(followed) < 1.4
+    minimum, _ = _minimum_site(vessel, result.lesions)
+    assert minimum == min(d for d in diameters[:first] if d is not None)
+    assert minimum > 1.5
 
 
 def test_the_extension_stops_short_of_another_vessel() -> None:
@@ -139,3 +143,4 @@ def test_the_extension_stops_where_the_vessel_opens_into_a_chamber() -> None:
     # followed along the vessel, but not into the chamber (its wall: 10 mm from the centre)
     assert vessel.length_mm > 15.0 + 5.0
     assert np.linalg.norm(vessel.points_lps_mm[-1] - chamber_centre) > 10.0 - 0.5
+

@@ -128,10 +128,10 @@ def test_minimal_plaque_below_25_percent_is_a_lesion_of_its_own(analysed: dict[s
     assert POSITIVE_REMODELLING in plaque.high_risk_features
 
 
-def test_a_minimal_plaque_lesion_is_graded_at_its_narrowest_point() -> None:
-    """Its site and % stenosis are where the lumen is narrowest (its MLD), as for any
-    lesion, not where the plaque is thickest: a calcified wall at 4-6 mm that narrows
-    the lumen most (20 %) at 9 mm is a 20 % lesion (it read the 2 % at its calcium)."""
+def _calcified_wall(beyond_from: int | None = None) -> tuple[Vessel, VesselSections]:
+    """A vessel 3 mm across with a calcified wall at 4-6 mm (plaque 4-10.5 mm) that
+    narrows the lumen most (20 %) at 8.5 mm; followed beyond its segmentation from
+    point ``beyond_from`` on."""
     count = 30
     s_mm = np.arange(count) * 0.5
     diameter = np.full(count, 3.0)
@@ -150,19 +150,38 @@ def test_a_minimal_plaque_lesion_is_graded_at_its_narrowest_point() -> None:
         outer_radius_mm=nan,
     )  # fmt: skip
     points = [[0.0, 0.0, float(s)] for s in s_mm]
+    beyond = [beyond_from is not None and i >= beyond_from for i in range(count)]
     vessel = Vessel(
         vessel_id=0,
-        centerline=Centerline(points_lps_mm=points, radius_mm=[1.5] * count, segment=[6] * count),
+        centerline=Centerline(points_lps_mm=points, radius_mm=[1.5] * count, segment=[6] * count,
+                              beyond_segmentation=beyond),
         profile=LumenProfile(
             s_mm=list(s_mm), area_mm2=list(np.pi * diameter**2 / 4),
             equivalent_diameter_mm=list(diameter), reference_diameter_mm=[3.0] * count,
         ),
     )  # fmt: skip
+    return vessel, sections
+
+
+def test_a_minimal_plaque_lesion_is_graded_at_its_narrowest_point() -> None:
+    """Its site and % stenosis are where the lumen is narrowest (its MLD), as for any
+    lesion, not where the plaque is thickest: a calcified wall at 4-6 mm that narrows
+    the lumen most (20 %) at 9 mm is a 20 % lesion (it read the 2 % at its calcium)."""
+    vessel, sections = _calcified_wall()
     (lesion,) = _minimal_lesions(vessel, sections, [(8, 21)], [], PlaqueOptions())
     assert lesion.mld_s_mm == pytest.approx(8.5)
     assert lesion.pct_diameter_stenosis == pytest.approx(20.0)
     assert lesion.mld_mm == pytest.approx(2.4)
     assert lesion.plaque is not None and lesion.plaque.calcified_volume_mm3 == pytest.approx(5.0)
+
+
+def test_no_minimal_plaque_lesion_is_graded_beyond_the_segmentation() -> None:
+    """Where the vessel was followed past its segmentation (analysis/extend.py) no lesion
+    is graded: the same plaque run, reaching there, is no lesion."""
+    vessel, sections = _calcified_wall(beyond_from=20)
+    assert _minimal_lesions(vessel, sections, [(8, 21)], [], PlaqueOptions()) == []
+    vessel, sections = _calcified_wall(beyond_from=24)  # beyond the run's end: graded
+    assert len(_minimal_lesions(vessel, sections, [(8, 21)], [], PlaqueOptions())) == 1
 
 
 def test_soft_wall_without_any_narrowing_is_not_reported_calcium_is(

@@ -306,23 +306,14 @@ def _find_lesions(
             for i in range(len(points))
         ],
     )
-    # beyond the segmentation the vessel is followed, not measured: its sections there
-    # (a lumen at the resolution limit) must not become a vessel's minimal diameter
-    graded = np.ones(len(s_mm), dtype=bool)
-    if traced.extended_from is not None:
-        graded[traced.extended_from :] = False
-
-    def shown(values: np.ndarray) -> list[float | None]:
-        return _optional(np.where(graded, values, np.nan))
-
     profile = LumenProfile(
         s_mm=[float(s) for s in s_mm],
-        area_mm2=shown(measured.area_mm2),
-        min_diameter_mm=shown(measured.min_diameter_mm),
-        max_diameter_mm=shown(measured.max_diameter_mm),
-        equivalent_diameter_mm=shown(diameter),
-        reference_diameter_mm=shown(reference),
-        calcium_area_mm2=shown(measured.calcium_area_mm2),
+        area_mm2=_optional(measured.area_mm2),
+        min_diameter_mm=_optional(measured.min_diameter_mm),
+        max_diameter_mm=_optional(measured.max_diameter_mm),
+        equivalent_diameter_mm=_optional(diameter),
+        reference_diameter_mm=_optional(reference),
+        calcium_area_mm2=_optional(measured.calcium_area_mm2),
         lumen_from_model=[bool(b) for b in from_model],
     )
     vessel = Vessel(

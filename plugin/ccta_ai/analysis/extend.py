@@ -29,6 +29,7 @@ vessel is thinner there than CAD-RADS grades, and the segmentation did not see i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,14 +121,14 @@ def extend_end(
     points: np.ndarray,
     blood_hu: float,
     sections: Sections,
-    blocked: cKDTree | None,
+    blocked: Callable[[np.ndarray], bool] | None,
     mask: np.ndarray,
 ) -> Extension:
     """Follow the vessel ending at ``points[-1]`` (heading from its last few mm).
 
-    ``blocked`` holds the other vessels' points; ``mask`` is the lumen mask (the end
-    cap of the vessel's own mask may be crossed, any mask met after leaving it stops
-    the extension).
+    ``blocked(point)`` is True within ``clearance_mm`` of another vessel; ``mask`` is
+    the lumen mask (the end cap of the vessel's own mask may be crossed, any mask met
+    after leaving it stops the extension).
     """
     options = sections.options
     volume = sections.volume
@@ -157,7 +158,7 @@ def extend_end(
                 break
         else:
             left_mask = True
-        if blocked is not None and blocked.query(candidate)[0] < options.clearance_mm:
+        if blocked is not None and blocked(candidate):
             stopped = "other-vessel"
             break
         peak = float(section[i, j])
@@ -202,6 +203,33 @@ def extend_end(
     if len(added) == 0 or length < options.min_length_mm:
         return Extension(np.zeros((0, 3)), np.zeros(0), stopped)
     return Extension(added, np.array(radii[: len(added)]), stopped)
+
+
+class Obstacles:
+    """The traced vessels' points, to keep each extension clear of the other vessels
+    (and of the extensions made before it)."""
+
+    def __init__(self, vessels: list[np.ndarray], clearance_mm: float) -> None:
+        self.clearance_mm = clearance_mm
+        sizes = [len(points) for points in vessels]
+        self.owner = np.repeat(np.arange(len(vessels)), sizes)
+        self.tree = cKDTree(np.vstack(vessels)) if sum(sizes) else None
+        self.added: list[tuple[int, np.ndarray]] = []
+
+    def add(self, vessel: int, points: np.ndarray) -> None:
+        self.added.append((vessel, np.asarray(points, dtype=np.float64)))
+
+    def near_other(self, vessel: int, point: np.ndarray) -> bool:
+        """Whether ``point`` lies within the clearance of a vessel other than ``vessel``."""
+        if self.tree is not None:
+            found = self.tree.query_ball_point(point, self.clearance_mm)
+            if np.any(self.owner[found] != vessel):
+                return True
+        return any(
+            owner != vessel
+            and float(np.min(np.linalg.norm(points - point, axis=1))) < self.clearance_mm
+            for owner, points in self.added
+        )
 
 
 def blood_level_hu(volume: Volume, points: np.ndarray, length_mm: float) -> float:

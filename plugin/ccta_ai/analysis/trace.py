@@ -21,13 +21,20 @@ Steps:
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ccta_ai.analysis.extend import ExtendOptions, Sections, blood_level_hu, extend_end
+from ccta_ai.analysis.extend import (
+    ExtendOptions,
+    Obstacles,
+    Sections,
+    blood_level_hu,
+    extend_end,
+)
 from ccta_ai.analysis.geometry import (
     cumulative_length_mm,
     interpolate_along,
@@ -246,14 +253,19 @@ def extend_ends(
 ) -> None:
     """Follow every vessel's distal end beyond the segmentation (:mod:`.extend`)."""
     sections = Sections(volume, options)
+    obstacles = Obstacles([v.points_lps_mm for v in tree.vessels], options.clearance_mm)
     count, total = 0, 0.0
     for index, vessel in enumerate(tree.vessels):
         if len(vessel.points_lps_mm) < 4:
             continue
-        others = [v.points_lps_mm for i, v in enumerate(tree.vessels) if i != index]
-        blocked = cKDTree(np.vstack(others)) if others else None
         blood = blood_level_hu(volume, vessel.points_lps_mm, options.blood_mm)
-        found = extend_end(vessel.points_lps_mm, blood, sections, blocked, mask)
+        found = extend_end(
+            vessel.points_lps_mm,
+            blood,
+            sections,
+            functools.partial(obstacles.near_other, index),
+            mask,
+        )
         if len(found.points_lps_mm) == 0:
             continue
         end = vessel.points_lps_mm[-1]
@@ -265,6 +277,7 @@ def extend_ends(
         added = interpolate_along(arc, smooth, stations)
         radius_arc = cumulative_length_mm(np.vstack([end, found.points_lps_mm]))
         radius = np.interp(stations, radius_arc, np.r_[vessel.radius_mm[-1], found.radius_mm])
+        obstacles.add(index, added)
         vessel.extended_from = len(vessel.points_lps_mm)
         vessel.points_lps_mm = np.vstack([vessel.points_lps_mm, added])
         vessel.radius_mm = np.r_[vessel.radius_mm, radius]

@@ -240,12 +240,18 @@ def _evaluation(name: Code | hd.sr.CodedConcept, value: Code) -> hd.sr.Qualitati
 
 def _minimum_site(vessel: Vessel, lesions: list[Lesion]) -> tuple[float, np.ndarray] | None:
     """Minimal lumen diameter of a vessel and where: its lesions' MLDs, else the
-    narrowest measured cross-section."""
+    narrowest measured cross-section of its segmented part (where the vessel was
+    followed beyond its segmentation, at the resolution limit, it is not graded)."""
     if lesions:
         worst = min(lesions, key=lambda x: x.mld_mm)
         return worst.mld_mm, np.asarray(worst.mld_position_lps_mm, dtype=np.float64)
     diameters = vessel.profile.equivalent_diameter_mm if vessel.profile else []
-    measured = [(d, i) for i, d in enumerate(diameters) if d is not None]
+    beyond = vessel.centerline.beyond_segmentation
+    measured = [
+        (d, i)
+        for i, d in enumerate(diameters)
+        if d is not None and not (i < len(beyond) and beyond[i])
+    ]
     if not measured or len(diameters) != len(vessel.centerline.points_lps_mm):
         return None
     diameter, index = min(measured)
