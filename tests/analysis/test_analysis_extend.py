@@ -144,3 +144,26 @@ def test_the_extension_stops_where_the_vessel_opens_into_a_chamber() -> None:
     assert vessel.length_mm > 15.0 + 5.0
     assert np.linalg.norm(vessel.points_lps_mm[-1] - chamber_centre) > 10.0 - 0.5
 
+
+
+def test_image_quality_judges_the_segmented_part_only() -> None:
+    from ccta_ai.analysis.findings import Centerline, LumenProfile, Vessel
+    from ccta_ai.analysis.pipeline import PipelineOptions, assess_quality
+
+    count = 20
+    volume = render([Tube(_bend(10.0), np.full(201, 1.0))], OBLIQUE_FEET_FIRST)[0]
+
+    def quality(beyond: list[bool]) -> str:
+        # segment 8's last 12 points: no measurable lumen (a thin vessel's end)
+        vessel = Vessel(
+            vessel_id=0,
+            centerline=Centerline([[0.0, 0.0, float(i)] for i in range(count)], [1.0] * count,
+                                  [8] * count, beyond_segmentation=beyond),
+            profile=LumenProfile(s_mm=[float(i) for i in range(count)],
+                                 area_mm2=[1.0] * 8 + [None] * 12),
+        )
+        aorta = np.zeros(volume.shape, dtype=bool)
+        return assess_quality(volume, [vessel], aorta, PipelineOptions()).per_segment["8"]
+
+    assert quality([False] * count) == "non-diagnostic"
+    assert quality([False] * 8 + [True] * 12) == "diagnostic"

@@ -377,8 +377,9 @@ def _sorted(lesions: list[Lesion]) -> list[Lesion]:
 def assess_quality(
     volume: Volume, vessels: list[Vessel], aorta: np.ndarray, options: PipelineOptions
 ) -> ImageQuality:
-    """Per-segment quality (share of the segment's centreline with a measurable lumen)
-    and study-level notes on enhancement and noise in the aorta."""
+    """Per-segment quality (share of the segment's segmented centreline with a
+    measurable lumen; where a vessel was followed past its segmentation it is not
+    graded, nor judged) and study-level notes on enhancement and noise in the aorta."""
     notes: list[str] = []
     score = "diagnostic"
     if aorta.any():
@@ -396,8 +397,11 @@ def assess_quality(
     for vessel in vessels:
         if vessel.profile is None:
             continue
-        for segment, area in zip(vessel.centerline.segment, vessel.profile.area_mm2, strict=False):
-            if segment is not None:
+        beyond = vessel.centerline.beyond_segmentation
+        for index, (segment, area) in enumerate(
+            zip(vessel.centerline.segment, vessel.profile.area_mm2, strict=False)
+        ):
+            if segment is not None and not (index < len(beyond) and beyond[index]):
                 measured.setdefault(segment, []).append(area is not None)
     per_segment: dict[str, str] = {}
     for segment in sorted(measured):
