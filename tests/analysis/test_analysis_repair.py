@@ -99,6 +99,32 @@ def test_a_piece_rooted_near_the_aorta_continues_a_tree_that_points_at_its_root(
         np.testing.assert_allclose(graphs[0].nodes_lps_mm[graphs[0].root], [0, 0, 0])
 
 
+@pytest.mark.parametrize(
+    ("angle_deg", "origin", "joined"),
+    [
+        # the gap leaves the trunk's free end at 53 degrees (seed 200003: the pLAD stub
+        # before a tight stenosis veers off; naming 0.49 -> 0.99)
+        (53.0, "aorta", True),
+        (53.0, "thickest-end", False),  # a loose piece: 45 degrees at most
+        (65.0, "aorta", False),  # 60 degrees at most
+    ],
+)
+def test_a_piece_rooted_near_the_aorta_may_be_joined_at_a_wider_angle(
+    angle_deg: float, origin: str, joined: bool
+) -> None:
+    trunk = _piece([0, 0, 0], [0, 0, 20], "ostium")
+    angle = np.radians(angle_deg)
+    root = np.array([0.0, 0.0, 20.0]) + 8.0 * np.array([np.sin(angle), 0.0, np.cos(angle)])
+    # the piece heads on at 50 degrees to the trunk, within the 60 degree turn allowed
+    heading = np.array([np.sin(np.radians(50.0)), 0.0, np.cos(np.radians(50.0))])
+    piece = _piece(list(root), list(root + 30.0 * heading), origin)
+    graphs, bridges = bridge_gaps([trunk, piece], volume=None)
+    assert (len(bridges) == 1) is joined
+    if joined:
+        assert bridges[0].angle_deg == pytest.approx(angle_deg, abs=0.5)
+        assert graphs[0].origin == "ostium"
+
+
 def test_a_much_thicker_distal_piece_is_not_bridged() -> None:
     trunk = _piece([0, 0, 0], [0, 0, 20], "ostium", radius=1.0)
     distal = _piece([0, 0, 26], [0, 0, 46], "thickest-end", radius=3.0)

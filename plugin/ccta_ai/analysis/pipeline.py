@@ -45,6 +45,7 @@ from ccta_ai.analysis.plaque_lesions import (
     paint_plaque_labels,
     segment_involvement,
 )
+from ccta_ai.analysis.repair import RepairOptions
 from ccta_ai.analysis.segment_aorta import ostia_on_the_root
 from ccta_ai.analysis.trace import trace_centerlines
 from ccta_ai.imaging.volume import Volume
@@ -284,6 +285,7 @@ def _identity(
         "minimal_plaque_min_narrowing_pct": f"{options.plaque.min_minimal_narrowing_pct:g}",
         "aorta_tree_min_mm": f"{options.coronary.trace.min_aorta_tree_mm:g}",
         "distal_extension": _extension_identity(options.coronary.trace.extend),
+        "gap_bridge_max_angle_deg": _bridge_identity(options.coronary.trace.repair),
         "ostium_max_height_mm": f"{options.max_ostium_height_mm:g}",
         "low_attenuation_max_hu": f"{options.plaque.low_attenuation_max_hu:g}",
         "positive_remodelling_index": f"{options.plaque.positive_remodelling_index:g}",
@@ -300,6 +302,15 @@ def _identity(
         model_name="" if segmentation is None else segmentation.model_name,
         model_sha256="" if segmentation is None else segmentation.model_sha256,
         parameters=parameters,
+    )
+
+
+def _bridge_identity(repair: RepairOptions | None) -> str:
+    if repair is None:
+        return "off"
+    return (
+        f"{repair.max_angle_deg:g} ({repair.max_aorta_angle_deg:g} to a piece rooted at the "
+        f"aorta), gaps up to {repair.max_gap_mm:g} mm"
     )
 
 

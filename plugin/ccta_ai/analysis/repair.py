@@ -9,7 +9,9 @@ tree. The join must be plausible:
 
 * the gap is short (``max_gap_mm``);
 * the gap goes on in the direction the vessel was heading (``max_angle_deg``), so no
-  join goes backwards or sideways;
+  join goes backwards or sideways; a tree rooted at the aorta, which is coronary and
+  must continue some tree, may be joined at a wider angle (``max_aorta_angle_deg``:
+  the stub of a proximal LAD before a tight eccentric stenosis veers off its course);
 * the distal piece heads the same way (``max_turn_deg``) and is not much thicker.
 
 The bridge follows the brightest (most lumen-like) cheap path through the CT image when
@@ -20,7 +22,7 @@ flagged so reports can say which parts of a vessel were bridged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.ndimage import map_coordinates
@@ -51,6 +53,7 @@ class RepairOptions:
         max_path_ratio: an image path may be at most this much longer than the curve.
         min_aorta_piece_mm: a tree rooted at the aorta at least this long is joined,
             at its root, to an anchored tree's free end that points at it.
+        max_aorta_angle_deg: ``max_angle_deg`` for such a join.
     """
 
     max_gap_mm: float = 20.0
@@ -62,6 +65,7 @@ class RepairOptions:
     use_image: bool = True
     max_path_ratio: float = 1.3
     min_aorta_piece_mm: float = 20.0
+    max_aorta_angle_deg: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -174,14 +178,17 @@ def _candidates(trees: list[CenterlineGraph], options: RepairOptions) -> list[_C
             # A piece "rooted at the aorta" may only pass near it (within the tracer's
             # 10 mm): the proximal LAD cut off by a stenosis runs along the aortic
             # root. It continues an anchored tree whose free end points at its root.
-            absorbable = absorbable or (
+            at_aorta = (
                 fragment.origin == "aorta" and node == fragment.root
                 and anchor.origin in ANCHORED_ORIGINS
                 and sizes[f_index] >= options.min_aorta_piece_mm
             )
-            if not absorbable:
+            if not (absorbable or at_aorta):
                 continue
-            judged = _judge(position, heading, radius, target, -outward, target_radius, options)
+            rules = options
+            if at_aorta and not absorbable:
+                rules = replace(options, max_angle_deg=options.max_aorta_angle_deg)
+            judged = _judge(position, heading, radius, target, -outward, target_radius, rules)
             if judged is not None:
                 score, gap_mm, angle, turn = judged
                 found.append(_Candidate(score, a_index, end, f_index, node, gap_mm, angle, turn))
