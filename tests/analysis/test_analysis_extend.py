@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from analysis_phantom import (
     OBLIQUE_FEET_FIRST,
     Tube,
     arc_length,
     distances_to_curve,
+    line,
     plateau_bump,
     render,
 )
@@ -167,3 +169,31 @@ def test_image_quality_judges_the_segmented_part_only() -> None:
 
     assert quality([False] * count) == "non-diagnostic"
     assert quality([False] * 8 + [True] * 12) == "diagnostic"
+
+
+@pytest.mark.parametrize("vein_course", ["alongside", "crossing beyond the end"])
+def test_the_extension_does_not_slide_onto_a_vein_beside_the_artery(vein_course: str) -> None:
+    # a thin artery (0.6 mm) ends at 40 mm; a wider, brighter-looking vein (1.5 mm), not
+    # in the segmentation, runs beside it 3 mm away or crosses its course 5 mm past its end
+    start, heading = np.array([0.0, 0.0, 100.0]), np.array([0.0, 0.6, -0.8])
+    artery = line(start, start + 40.0 * heading)
+    side = np.array([1.0, 0.0, 0.0])
+    if vein_course == "alongside":
+        vein = line(start + 3.0 * side - 5.0 * heading, start + 3.0 * side + 70.0 * heading)
+    else:
+        crossing = start + 45.0 * heading
+        course = np.cos(np.radians(30.0)) * heading + np.sin(np.radians(30.0)) * side
+        vein = line(crossing - 45.0 * course, crossing + 20.0 * course)
+    tubes = [Tube(artery, np.full(len(artery), 0.6)), Tube(vein, np.full(len(vein), 1.5))]
+    volume, mask = render(tubes, OBLIQUE_FEET_FIRST, blur_mm=BLUR_MM, noise_hu=NOISE_HU, seed=8)
+    segmented = mask & _near(volume, artery, 1.0)[0]
+    segmented = _cut(segmented, volume, artery, keep_mm=20.0)
+
+    tree = trace_centerlines(segmented, volume, artery[:1])
+
+    (vessel,) = tree.vessels
+    assert vessel.extended_from is not None
+    followed = vessel.points_lps_mm[vessel.extended_from :]
+    assert distances_to_curve(followed, artery).max() < 0.5
+    assert cKDTree(vein).query(followed)[0].min() > 2.0
+    assert 40.0 - 2.5 < vessel.length_mm < 40.0 + 1.0

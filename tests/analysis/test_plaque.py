@@ -18,6 +18,7 @@ from ccta_ai.analysis.plaque import (
     PlaqueOptions,
     PlaqueResult,
     VesselSections,
+    measure_sections,
 )
 from ccta_ai.analysis.plaque_lesions import (
     _minimal_lesions,
@@ -335,3 +336,18 @@ def test_narrowings_without_plaque_are_not_reported(
     found, notes = confirm_lesions([_lesion(volume_mm3, index, occlusion, calcium_mm3)])
     assert (len(found) == 1) is kept
     assert (len(notes) == 1) is not kept
+
+
+def test_plaque_is_not_measured_where_the_vessel_was_followed_beyond_its_segmentation() -> None:
+    """Points followed past the segmentation (analysis/extend.py) are neither graded nor
+    analysed: their sections hold no plaque measurement, the others are unchanged."""
+    volume, mask, _ = render_plaque_tube(PlaqueTube(stenosis=0.0, remodelling=1.6))
+    (vessel,) = analyse_coronaries(volume, mask).vessels
+    count = len(vessel.centerline.points_lps_mm)
+    whole = measure_sections(volume, vessel, {0: vessel}, 15.0, PlaqueOptions())
+    vessel.centerline.beyond_segmentation = [i >= count // 2 for i in range(count)]
+    half = measure_sections(volume, vessel, {0: vessel}, 15.0, PlaqueOptions())
+    assert whole is not None and half is not None
+    assert np.isfinite(whole.vessel_mm2[count // 2 :]).sum() > count // 4
+    assert not np.isfinite(half.vessel_mm2[count // 2 :]).any()
+    assert np.isfinite(half.vessel_mm2[: count // 2]).sum() > count // 4

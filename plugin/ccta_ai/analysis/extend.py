@@ -9,7 +9,10 @@ image, ``step_mm`` at a time:
 * the next point is the brightest of the section orthogonal to the heading, within
   ``search_mm`` of the point straight ahead (the image smoothed over a small disc and
   along the heading, so noise does not steer it);
-* it is accepted when it stands out from the section's surroundings (``background``:
+* it is accepted when it is a ridge, inside the search disc and not on its rim (the
+  rim's brightest point is the slope of something brighter beside the vessel, a vein
+  or a chamber: without this rule the extension of a thin artery slid onto a vein
+  running 3 mm beside it); when it stands out from the section's surroundings (``background``:
   the median of the section's ring from ``ring_mm`` outwards) by at least
   ``min_contrast_fraction`` of the vessel's own blood-to-background step (its blood:
   the median HU of its last ``blood_mm``) and by ``min_contrast_hu``; when it is not
@@ -23,8 +26,9 @@ image, ``step_mm`` at a time:
 
 An extension shorter than ``min_length_mm`` is dropped. Extended points are flagged:
 they are named like the segment they continue, their radius is the half-maximum width
-of the section (within ``max_radius_mm``), and no stenosis is graded on them (the
-vessel is thinner there than CAD-RADS grades, and the segmentation did not see it).
+of the section (within ``max_radius_mm``), and no stenosis is graded and no plaque
+measured on them (the vessel is thinner there than CAD-RADS grades, and the
+segmentation did not see it).
 """
 
 from __future__ import annotations
@@ -177,8 +181,12 @@ def extend_end(
         needed = max(
             options.min_contrast_hu, options.min_contrast_fraction * (blood_hu - background)
         )
+        # the brightest point on the rim of the search disc is a slope, not a ridge: the
+        # vessel has ended and something brighter lies beside it (a vein, a chamber)
+        on_ridge = bool(sections.radius[i, j] <= options.search_mm - options.pixel_mm)
         good = (
-            peak - background >= needed
+            on_ridge
+            and peak - background >= needed
             and peak < blood_hu + options.calcium_margin_hu
             and bright_ring <= options.max_bright_ring
             and turn_cos >= max_cos
@@ -191,7 +199,8 @@ def extend_end(
             tentative += 1
             if tentative >= options.max_misses:
                 stopped = (
-                    "contrast" if peak - background < needed
+                    "off-ridge" if not on_ridge
+                    else "contrast" if peak - background < needed
                     else "calcium" if peak >= blood_hu + options.calcium_margin_hu
                     else "width" if bright_ring > options.max_bright_ring
                     else "turn"
