@@ -41,7 +41,8 @@ from scipy import ndimage
 from scipy.ndimage import map_coordinates
 from scipy.spatial import cKDTree
 
-from ccta_ai.analysis.geometry import direction_at_end, perpendicular_unit
+from ccta_ai.analysis.geometry import cumulative_length_mm, direction_at_end, perpendicular_unit
+from ccta_ai.analysis.lumen import sample_cross_sections, section_grid
 from ccta_ai.imaging.volume import Volume
 
 
@@ -85,30 +86,22 @@ class Sections:
     def __init__(self, volume: Volume, options: ExtendOptions) -> None:
         self.volume = volume
         self.options = options
-        half = round(options.section_mm / options.pixel_mm)
-        grid = np.arange(-half, half + 1) * options.pixel_mm
-        self.u, self.v = np.meshgrid(grid, grid, indexing="ij")
+        self.offsets = section_grid(options.section_mm, options.pixel_mm)
+        self.u, self.v = np.meshgrid(self.offsets, self.offsets, indexing="ij")
         self.radius = np.hypot(self.u, self.v)
-        self.inverse = np.linalg.inv(volume.affine)
         self.sigma_px = options.smoothing_mm / options.pixel_mm
 
     def sample(self, centre: np.ndarray, heading: np.ndarray) -> np.ndarray:
-        """The section through ``centre`` orthogonal to ``heading`` (HU, smoothed)."""
+        """The section through ``centre`` orthogonal to ``heading`` (HU, smoothed), axis 0
+        along ``u`` and axis 1 along ``v`` of :meth:`to_lps`."""
         a = perpendicular_unit(heading)
         b = np.cross(heading, a)
-        planes = []
-        for offset in (-self.options.smoothing_mm, 0.0, self.options.smoothing_mm):
-            points = (
-                centre[None, None, :]
-                + offset * heading[None, None, :]
-                + self.u[..., None] * a[None, None, :]
-                + self.v[..., None] * b[None, None, :]
-            )
-            flat = points.reshape(-1, 3)
-            index = (self.inverse @ np.c_[flat, np.ones(len(flat))].T)[:3]
-            values = map_coordinates(self.volume.hu, index, order=1, mode="nearest")
-            planes.append(values.reshape(self.u.shape))
-        section = np.mean(planes, axis=0)
+        along = self.options.smoothing_mm * np.array([-1.0, 0.0, 1.0])
+        planes = sample_cross_sections(
+            self.volume, centre + along[:, None] * heading, np.tile(b, (3, 1)),
+            np.tile(a, (3, 1)), self.offsets, outside="nearest",
+        )  # fmt: skip
+        section = planes.mean(axis=0, dtype=np.float64)
         return np.asarray(ndimage.gaussian_filter(section, self.sigma_px), dtype=np.float64)
 
     def radius_from(self, i: int, j: int) -> np.ndarray:
@@ -243,8 +236,7 @@ class Obstacles:
 
 def blood_level_hu(volume: Volume, points: np.ndarray, length_mm: float) -> float:
     """Median HU on the last ``length_mm`` of a centreline (its distal blood)."""
-    steps = np.linalg.norm(np.diff(points, axis=0), axis=1)
-    from_end = np.concatenate([np.cumsum(steps[::-1])[::-1], [0.0]])
-    tail = points[from_end <= length_mm]
+    s_mm = cumulative_length_mm(points)
+    tail = points[s_mm >= s_mm[-1] - length_mm]
     index = volume.lps_to_index(tail).T
     return float(np.median(map_coordinates(volume.hu, index, order=1, mode="nearest")))

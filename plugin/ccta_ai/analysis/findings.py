@@ -63,6 +63,12 @@ class Centerline:
     bridged: list[bool] = field(default_factory=list)
     beyond_segmentation: list[bool] = field(default_factory=list)
 
+    def segmented(self) -> list[bool]:
+        """Per point, True where it lies on the segmentation, False where the vessel was
+        followed beyond it (all True without ``beyond_segmentation``)."""
+        beyond = self.beyond_segmentation
+        return [not (i < len(beyond) and beyond[i]) for i in range(len(self.points_lps_mm))]
+
 
 @dataclass
 class LumenProfile:

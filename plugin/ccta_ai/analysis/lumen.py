@@ -164,11 +164,13 @@ def sample_cross_sections(
     normals_u: np.ndarray,
     normals_v: np.ndarray,
     offsets_mm: np.ndarray,
+    outside: str = "nan",
 ) -> np.ndarray:
     """HU on square grids in the planes spanned by ``normals_u`` and ``normals_v``.
 
     Returns a float32 array ``(n, m, m)``: axis 1 steps along ``v``, axis 2 along
-    ``u``, both over ``offsets_mm``. Samples outside the volume are NaN.
+    ``u``, both over ``offsets_mm``. Samples outside the volume are NaN, or with
+    ``outside="nearest"`` the volume's nearest voxel.
     """
     centers = as_points(centers_lps_mm)
     to_index = np.linalg.inv(volume.affine[:3, :3])
@@ -183,8 +185,9 @@ def sample_cross_sections(
             + offsets_mm[None, None, :] * step_u[:, axis, None, None]
             + offsets_mm[None, :, None] * step_v[:, axis, None, None]
         )
+    mode = "nearest" if outside == "nearest" else "constant"
     values = ndimage.map_coordinates(
-        volume.hu, index.reshape(3, -1), order=1, mode="constant", cval=np.nan
+        volume.hu, index.reshape(3, -1), order=1, mode=mode, cval=np.nan
     )
     return values.reshape(len(centers), size, size).astype(np.float32)
 

@@ -408,11 +408,11 @@ def assess_quality(
     for vessel in vessels:
         if vessel.profile is None:
             continue
-        beyond = vessel.centerline.beyond_segmentation
-        for index, (segment, area) in enumerate(
-            zip(vessel.centerline.segment, vessel.profile.area_mm2, strict=False)
+        centerline = vessel.centerline
+        for segment, area, segmented in zip(
+            centerline.segment, vessel.profile.area_mm2, centerline.segmented(), strict=False
         ):
-            if segment is not None and not (index < len(beyond) and beyond[index]):
+            if segment is not None and segmented:
                 measured.setdefault(segment, []).append(area is not None)
     per_segment: dict[str, str] = {}
     for segment in sorted(measured):

@@ -176,9 +176,7 @@ def measure_sections(
     s_mm = np.asarray(profile.s_mm, dtype=np.float64)
     reference = floats(profile.reference_diameter_mm) / 2.0
     usable = np.isfinite(reference) & np.isfinite(floats(profile.area_mm2)) & (reference > 0.2)
-    beyond = np.asarray(vessel.centerline.beyond_segmentation, dtype=bool)
-    if len(beyond) == len(usable):
-        usable &= ~beyond  # followed past the segmentation: not analysed (extend.py)
+    usable &= np.asarray(vessel.centerline.segmented())  # followed past it: not analysed
     if vessel.parent_id is not None and vessel.parent_id in by_id:
         parent = by_id[vessel.parent_id].centerline.radius_mm
         point = vessel.parent_point or 0

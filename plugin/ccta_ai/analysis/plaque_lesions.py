@@ -171,9 +171,9 @@ def _minimal_lesions(
     area = floats(profile.area_mm2)
     measured = np.flatnonzero(np.isfinite(sections.vessel_mm2))
     end_mm = s_mm[measured[-1]] - options.distal_margin_mm
-    beyond = vessel.centerline.beyond_segmentation
-    if any(beyond):  # followed past the segmentation there: not graded (extend.py)
-        end_mm = min(end_mm, float(s_mm[beyond.index(True)]) - 1e-6)
+    segmented = vessel.centerline.segmented()
+    if not all(segmented):  # followed past the segmentation there: not graded (extend.py)
+        end_mm = min(end_mm, float(s_mm[segmented.index(False)]) - 1e-6)
     found = []
     for a, b in runs:
         if any(_touches((a, b), lesion, s_mm, options.merge_gap_mm + 1.0) for lesion in lesions):

@@ -162,6 +162,7 @@ def _candidates(trees: list[CenterlineGraph], options: RepairOptions) -> list[_C
     positions = np.array([end[2] for end in ends], dtype=np.float64)
     near = cKDTree(positions).query_ball_point(positions, r=options.max_gap_mm)
     sizes = [tree.total_length_mm for tree in trees]
+    aorta_rules = replace(options, max_angle_deg=options.max_aorta_angle_deg)
     found = []
     for this, (a_index, end, position, heading, radius) in enumerate(ends):
         anchor = trees[a_index]
@@ -185,9 +186,7 @@ def _candidates(trees: list[CenterlineGraph], options: RepairOptions) -> list[_C
             )
             if not (absorbable or at_aorta):
                 continue
-            rules = options
-            if at_aorta and not absorbable:
-                rules = replace(options, max_angle_deg=options.max_aorta_angle_deg)
+            rules = aorta_rules if at_aorta and not absorbable else options
             judged = _judge(position, heading, radius, target, -outward, target_radius, rules)
             if judged is not None:
                 score, gap_mm, angle, turn = judged

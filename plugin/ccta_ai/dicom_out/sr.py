@@ -246,13 +246,11 @@ def _minimum_site(vessel: Vessel, lesions: list[Lesion]) -> tuple[float, np.ndar
         worst = min(lesions, key=lambda x: x.mld_mm)
         return worst.mld_mm, np.asarray(worst.mld_position_lps_mm, dtype=np.float64)
     diameters = vessel.profile.equivalent_diameter_mm if vessel.profile else []
-    beyond = vessel.centerline.beyond_segmentation
-    measured = [
-        (d, i)
-        for i, d in enumerate(diameters)
-        if d is not None and not (i < len(beyond) and beyond[i])
-    ]
-    if not measured or len(diameters) != len(vessel.centerline.points_lps_mm):
+    if len(diameters) != len(vessel.centerline.points_lps_mm):
+        return None
+    segmented = vessel.centerline.segmented()
+    measured = [(d, i) for i, d in enumerate(diameters) if d is not None and segmented[i]]
+    if not measured:
         return None
     diameter, index = min(measured)
     return diameter, np.asarray(vessel.centerline.points_lps_mm[index], dtype=np.float64)
