@@ -31,6 +31,16 @@ centreline drawn through a calcified plaque), the lumen is looked for beside it,
 least ``calcium_bloom_mm`` from the calcium; where there is none, the lumen is too
 narrow to be seen beside the calcium.
 
+Where a model reads the lumen under calcium (:mod:`.calcium_lumen`), it reads each run
+of calcified sections on a smooth curve between the centreline just before and just
+after the run, not on the traced centreline: the segmentation under calcium is
+eccentric, and a centreline traced in it runs 0.5-1.6 mm from the lumen's centre
+(mean 0.63 mm over the 22 calcified runs longer than 10 mm in 40 phantom studies;
+0.37 mm on the curve), near the wall, where the model reads a lumen too narrow. A
+section keeps its traced centre where the curve lies no nearer than it to the lumen
+the contour sees in that section, or, where the contour sees none, leaves the calcium
+and its bloom (a winding vessel the curve cuts across).
+
 Per section: lumen area, minimum and maximum diameters (the smallest and largest
 caliper width over 18 directions), the area-equivalent diameter ``2 sqrt(A / pi)``,
 and the calcium area.
@@ -94,6 +104,12 @@ class LumenOptions:
         leak_reach_mm: the lumen region keeps only what lies within this of its core
             (the pixels half-way from the threshold to the peak): a lumen's edge is
             within the blur of its core; farther is tissue it ran into.
+        bridge_calcium: the calcium model reads each run of calcified sections on a
+            cubic Hermite curve between the centreline ``bridge_margin_mm`` before and
+            after the run (tangents the centreline's there) …
+        bridge_margin_mm: … that margin …
+        bridge_max_winding: … unless the traced centreline there is this many times
+            longer than the curve's chord (a winding vessel no cubic follows).
         batch_sections: sections sampled per call (bounds memory).
     """
 
@@ -119,6 +135,9 @@ class LumenOptions:
     partial_volume_contrast: float = 0.65
     partial_volume_reach_mm: float = 0.6
     leak_reach_mm: float = 0.4
+    bridge_calcium: bool = True
+    bridge_margin_mm: float = 2.0
+    bridge_max_winding: float = 1.3
     batch_sections: int = 256
 
 
@@ -283,6 +302,7 @@ def measure_lumen(
     )
     offsets = section_grid(half_width, options.pixel_mm)
     _, normals_u, normals_v = rotation_minimizing_frames(points)
+    frames = (normals_u, normals_v)
     grid_v, grid_u = np.meshgrid(offsets, offsets, indexing="ij")
     radial = np.hypot(grid_u, grid_v)
 
@@ -316,6 +336,7 @@ def measure_lumen(
     result.ring_hu = np.where(inside, stats.background_hu, np.nan)
     result.valid = inside & (lumen_hu - background_hu >= options.min_contrast_hu)
     pixel_area = options.pixel_mm**2
+    seen: dict[int, _CalciumSection] = {}  # what the contour saw where there is calcium
     halo = max(1, round(options.calcium_halo_mm / options.pixel_mm))
     middle = len(offsets) // 2
     for i in np.flatnonzero(result.valid):
@@ -369,9 +390,29 @@ def measure_lumen(
             region, grid_u[crop, crop], grid_v[crop, crop], options.pixel_mm
         )
         result.calcium_area_mm2[i] = float(calcium.sum()) * pixel_area
+        if calcium.any():
+            seen[int(i)] = _CalciumSection(
+                lumen_centre_mm=(
+                    (float(grid_u[crop, crop][region].mean()),
+                     float(grid_v[crop, crop][region].mean())) if region.any() else None
+                ),
+                calcium_and_bloom=ndimage.binary_dilation(calcium, iterations=3 * halo),
+                crop=crop,
+            )  # fmt: skip
     result.from_model = np.zeros(count, dtype=bool)
     if calcium_model is not None:
-        read = _read_under_calcium(volume, points, normals_u, normals_v, background_hu,
+        centres = points
+        if options.bridge_calcium:
+            calcified = np.zeros(count, dtype=bool)
+            calcified[list(seen)] = True
+            bridged = bridge_calcified_runs(points, calcified,
+                                            max(1, round(options.bridge_margin_mm / step)),
+                                            options.bridge_max_winding)  # fmt: skip
+            if bridged is not points:
+                _, normals_u, normals_v = rotation_minimizing_frames(bridged)
+                centres = _nearer_the_lumen(points, bridged, frames, seen, offsets,
+                                            options.pixel_mm)  # fmt: skip
+        read = _read_under_calcium(volume, centres, normals_u, normals_v, background_hu,
                                    blood_hu, result, calcium_model)  # fmt: skip
         result.from_model[read] = True
     return result
@@ -383,6 +424,88 @@ def normalise(sections_hu: np.ndarray, background_hu: np.ndarray, blood_hu: floa
     background = np.asarray(background_hu, dtype=np.float64)[:, None, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         return ((sections_hu - background) / (blood_hu - background)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class _CalciumSection:
+    """What the contour saw in a section that holds calcium (section-plane mm, the
+    masks cropped to ``crop`` of the section grid)."""
+
+    lumen_centre_mm: tuple[float, float] | None  # (u, v) of its lumen region; None: none
+    calcium_and_bloom: np.ndarray
+    crop: slice
+
+
+def bridge_calcified_runs(
+    points: np.ndarray, calcified: np.ndarray, margin: int, max_winding: float
+) -> np.ndarray:
+    """``points`` with each run of ``calcified`` points, ``margin`` points longer at
+    both ends, replaced by the cubic Hermite curve between the run's two end points
+    (their tangents the centreline's there, over 2 points either side). Runs within
+    2 points of either end of the vessel (no tangent beyond them) or whose traced path
+    is more than ``max_winding`` times its chord stay as traced. Returns ``points``
+    itself where nothing was replaced."""
+    count = len(points)
+    if not calcified.any():
+        return points
+    labels, runs = ndimage.label(ndimage.binary_dilation(calcified, iterations=margin))
+    out = points
+    for run in range(1, runs + 1):
+        at = np.flatnonzero(labels == run)
+        first, last = int(at[0]), int(at[-1])
+        if first < 2 or last > count - 3 or last - first < 2:
+            continue
+        chord = float(np.linalg.norm(points[last] - points[first]))
+        path = float(np.linalg.norm(np.diff(points[first : last + 1], axis=0), axis=1).sum())
+        if chord <= 0.0 or path > max_winding * chord:
+            continue
+        span = last - first
+        start_tangent = (points[first + 2] - points[first - 2]) / 4.0 * span
+        end_tangent = (points[last + 2] - points[last - 2]) / 4.0 * span
+        t = np.linspace(0.0, 1.0, span + 1)[:, None]
+        curve = (
+            (2 * t**3 - 3 * t**2 + 1) * points[first]
+            + (t**3 - 2 * t**2 + t) * start_tangent
+            + (-2 * t**3 + 3 * t**2) * points[last]
+            + (t**3 - t**2) * end_tangent
+        )
+        if out is points:
+            out = points.copy()
+        out[first : last + 1] = curve
+    return out
+
+
+def _nearer_the_lumen(
+    points: np.ndarray,
+    bridged: np.ndarray,
+    frames: tuple[np.ndarray, np.ndarray],
+    seen: dict[int, _CalciumSection],
+    offsets: np.ndarray,
+    pixel_mm: float,
+) -> np.ndarray:
+    """``bridged``, but the traced point wherever the bridged one lies no nearer than
+    it to the centre of the lumen the contour saw in that section (in the traced
+    section's plane), or, where the contour saw no lumen, outside the calcium and its
+    bloom: the curve cut across a vessel that bends between its anchors."""
+    normals_u, normals_v = frames
+    centres = bridged.copy()
+    middle = len(offsets) // 2
+    for i, section in seen.items():
+        move = bridged[i] - points[i]
+        u, v = float(move @ normals_u[i]), float(move @ normals_v[i])
+        if u == 0.0 and v == 0.0:
+            continue
+        if section.lumen_centre_mm is not None:
+            cu, cv = section.lumen_centre_mm
+            nearer = np.hypot(u - cu, v - cv) < np.hypot(cu, cv)
+        else:
+            row = middle + round(v / pixel_mm) - section.crop.start
+            col = middle + round(u / pixel_mm) - section.crop.start
+            mask = section.calcium_and_bloom
+            nearer = bool(0 <= row < mask.shape[0] and 0 <= col < mask.shape[1] and mask[row, col])
+        if not nearer:
+            centres[i] = points[i]
+    return centres
 
 
 def _read_under_calcium(

@@ -38,6 +38,7 @@ from ccta_ai.analysis.findings import (
     Vessel,
 )
 from ccta_ai.analysis.grade import MANAGEMENT, GradeInputs, grade_study
+from ccta_ai.analysis.lumen import LumenOptions
 from ccta_ai.analysis.plaque import PlaqueOptions
 from ccta_ai.analysis.plaque_lesions import (
     analyse_plaque,
@@ -296,6 +297,10 @@ def _identity(
     parameters["lumen_under_calcium"] = (
         "HU contour" if calcium_model is None else calcium_model.identity
     )
+    if calcium_model is not None:
+        parameters["lumen_under_calcium_read_on"] = _calcium_centre_identity(
+            options.coronary.lumen
+        )
     return AlgorithmIdentity(
         name="ccta-ai",
         version=__version__,
@@ -311,6 +316,16 @@ def _bridge_identity(repair: RepairOptions | None) -> str:
     return (
         f"{repair.max_angle_deg:g} ({repair.max_aorta_angle_deg:g} to a piece rooted at the "
         f"aorta), gaps up to {repair.max_gap_mm:g} mm"
+    )
+
+
+def _calcium_centre_identity(lumen: LumenOptions) -> str:
+    if not lumen.bridge_calcium:
+        return "the traced centreline"
+    return (
+        f"a cubic curve across each calcified run, anchored {lumen.bridge_margin_mm:g} mm "
+        f"beyond it (traced path <= {lumen.bridge_max_winding:g} x chord), where nearer "
+        "the contour's lumen than the traced centreline"
     )
 
 
