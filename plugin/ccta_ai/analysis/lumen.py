@@ -337,6 +337,7 @@ def measure_lumen(
     result.valid = inside & (lumen_hu - background_hu >= options.min_contrast_hu)
     pixel_area = options.pixel_mm**2
     seen: dict[int, _CalciumSection] = {}  # what the contour saw where there is calcium
+    bridging = calcium_model is not None and options.bridge_calcium  # (only then needed)
     halo = max(1, round(options.calcium_halo_mm / options.pixel_mm))
     middle = len(offsets) // 2
     for i in np.flatnonzero(result.valid):
@@ -390,7 +391,7 @@ def measure_lumen(
             region, grid_u[crop, crop], grid_v[crop, crop], options.pixel_mm
         )
         result.calcium_area_mm2[i] = float(calcium.sum()) * pixel_area
-        if calcium.any():
+        if bridging and calcium.any():
             seen[int(i)] = _CalciumSection(
                 lumen_centre_mm=(
                     (float(grid_u[crop, crop][region].mean()),
@@ -402,7 +403,7 @@ def measure_lumen(
     result.from_model = np.zeros(count, dtype=bool)
     if calcium_model is not None:
         centres = points
-        if options.bridge_calcium:
+        if bridging:
             calcified = np.zeros(count, dtype=bool)
             calcified[list(seen)] = True
             bridged = bridge_calcified_runs(points, calcified,
