@@ -17,7 +17,7 @@ from analysis_phantom import (
 
 from ccta_ai.analysis.coronary import analyse_coronaries
 from ccta_ai.analysis.graph import CenterlineGraph, Edge
-from ccta_ai.analysis.repair import bridge_gaps
+from ccta_ai.analysis.repair import RepairOptions, bridge_gaps
 
 
 def _piece(a: list[float], b: list[float], origin: str, radius: float = 1.5) -> CenterlineGraph:
@@ -123,6 +123,25 @@ def test_a_piece_rooted_near_the_aorta_may_be_joined_at_a_wider_angle(
     if joined:
         assert bridges[0].angle_deg == pytest.approx(angle_deg, abs=0.5)
         assert graphs[0].origin == "ostium"
+
+
+@pytest.mark.parametrize(("short_piece_mm", "joined"), [(15.0, True), (0.0, False)])
+def test_an_end_joins_the_long_piece_beyond_a_scrap_rather_than_the_scrap(
+    short_piece_mm: float, joined: bool
+) -> None:
+    # a scrap of lumen inside a tight stenosis whose skeleton turns aside, then the
+    # vessel beyond it (seed 300017: the distal LCx was left out of the tree)
+    trunk = _piece([0, 0, 0], [0, 0, 20], "ostium")
+    scrap = _piece([0, 0, 23], [0, 6, 28], "thickest-end")
+    distal = _piece([0, 0, 30], [0, 0, 90], "thickest-end")
+    options = RepairOptions(short_piece_mm=short_piece_mm)
+    graphs, bridges = bridge_gaps([trunk, scrap, distal], volume=None, options=options)
+    anchored = next(g for g in graphs if g.origin == "ostium")
+    assert (anchored.total_length_mm > 80.0) is joined
+    assert any(np.allclose(b.end_lps_mm, [0, 0, 30]) for b in bridges) is joined
+    if joined:
+        np.testing.assert_allclose(bridges[0].start_lps_mm, [0, 0, 20])
+        assert bridges[0].gap_mm == pytest.approx(10.0)
 
 
 def test_a_much_thicker_distal_piece_is_not_bridged() -> None:

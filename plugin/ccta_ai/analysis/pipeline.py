@@ -315,7 +315,9 @@ def _bridge_identity(repair: RepairOptions | None) -> str:
         return "off"
     return (
         f"{repair.max_angle_deg:g} ({repair.max_aorta_angle_deg:g} to a piece rooted at the "
-        f"aorta), gaps up to {repair.max_gap_mm:g} mm"
+        f"aorta), gaps up to {repair.max_gap_mm:g} mm; pieces under "
+        f"{repair.short_piece_mm:g} mm not joined where one of {repair.long_piece_mm:g} mm "
+        "or more is in reach"
     )
 
 
