@@ -49,7 +49,7 @@ def test_the_committed_bundle_loads_and_names_itself() -> None:
     model = load_calcium_lumen()
     assert model.name == BUNDLE_NAME
     assert model.version in model.identity and model.weights_sha256 in model.identity
-    assert (model.pixel_mm, model.half_width_mm) == (0.2, 3.0)
+    assert (model.pixel_mm, model.half_width_mm) == (0.2, 4.0)
     metadata = json.loads((model.directory / "configs" / "metadata.json").read_text())
     assert metadata["license"] == "AGPL-3.0-or-later"
     assert metadata["version"] in metadata["changelog"]
@@ -143,7 +143,7 @@ def test_training_extracts_sections_trains_and_writes_a_loadable_bundle(tmp_path
     x, y, kind = extract_sections(
         Volume(volume.hu, volume.affine), _tube_truth(tube), np.random.default_rng(0), options
     )
-    assert x.shape[1:] == (31, 31) and len(x) == len(y) == len(kind) > 40
+    assert x.shape[1:] == (41, 41) and len(x) == len(y) == len(kind) > 40
     at_lesion = kind == 1
     # the lesion's sections, four times each (three moved off-centre), and a few others
     assert at_lesion.sum() >= 4 * 20 and (~at_lesion).sum() >= 1
@@ -178,9 +178,11 @@ def test_the_model_reads_a_calcified_run_on_the_lumen_not_where_the_trace_ran(
     stenosis: float,
 ) -> None:
     """A centreline traced in an eccentric segmentation runs near the wall opposite
-    the calcium, up to 1.2 mm off the axis within the calcified run: there the model
-    reads the lumen far too narrow. Read on the curve between the sections either side
-    of the run, it reads what it reads on the axis."""
+    the calcium, up to 1.2 mm off the axis within the calcified run. Read on the curve
+    between the sections either side of the run, the model reads what it reads on the
+    axis; read as traced, model 0.2.0 (trained on centres up to 1.8 mm off) is still
+    near the truth (0.1.0, trained up to 0.9 mm, read 0.96-1.6 mm lumens too narrow
+    there, and the bridged reading had under 0.6 times its error)."""
     tube = _tube(stenosis, sector_deg=180.0)
     volume, _, _ = render_plaque_tube(tube)
     s_mm, points, radius = _axis_points(tube)
@@ -200,7 +202,8 @@ def test_the_model_reads_a_calcified_run_on_the_lumen_not_where_the_trace_ran(
                                on_axis.equivalent_diameter_mm[at], atol=0.1)  # fmt: skip
     traced_error = np.abs(as_traced.equivalent_diameter_mm[at] - true_mm).mean()
     bridged_error = np.abs(bridged.equivalent_diameter_mm[at] - true_mm).mean()
-    assert bridged_error < 0.6 * traced_error, (traced_error, bridged_error)
+    assert bridged_error < 0.35 and traced_error < 0.35, (traced_error, bridged_error)
+    assert bridged_error < traced_error + 0.05, (traced_error, bridged_error)
     # a centreline already on the axis: bridging changes nothing
     axis_bridged = measure_lumen(volume, points, radius, calcium_model=model)
     np.testing.assert_allclose(axis_bridged.equivalent_diameter_mm,

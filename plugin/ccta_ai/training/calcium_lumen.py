@@ -3,10 +3,13 @@
 Data: the project's phantom studies (seeds 1000-1999; the benchmarks use seeds >=
 100000). Along each vessel's true centreline (resampled every 0.5 mm), the sections
 within every calcified or mixed lesion (and 2 mm beyond its ends) are taken four
-times, three of them with the centre moved up to ``jitter_mm`` in the section plane (a
-traced centreline runs off-centre, often through the calcium); a few percent of the
-other sections, once. Each is normalised as at inference, with the HU the cross-section
-rule itself measures along that vessel (:func:`ccta_ai.analysis.lumen.measure_lumen`):
+times, three of them with the centre moved up to ``jitter_mm`` (1.8 mm) in the section
+plane (a centreline traced in a segmentation that the bloom pushed aside runs 1-2 mm
+off the lumen's centre, often through the calcium; model 0.1.0, trained with 0.9 mm,
+misread such sections by tens of points); a few percent of the other sections, once.
+Sections are ``2 HALF_WIDTH_MM`` = 8 mm across, so that a left main's 4 mm lumen, 2 mm
+off centre, still lies within them. Each is normalised as at inference, with the HU the
+cross-section rule itself measures along that vessel (:func:`ccta_ai.analysis.lumen.measure_lumen`):
 its blood HU and each section's surrounding tissue. The target is the true lumen's
 diameter there (the phantom's lumen is a disc of the truth's radius on its centreline).
 
@@ -27,14 +30,15 @@ from typing import Any
 import numpy as np
 
 PIXEL_MM = 0.2
-HALF_WIDTH_MM = 3.0
+HALF_WIDTH_MM = 4.0
+SIDE = 2 * round(HALF_WIDTH_MM / PIXEL_MM) + 1  # pixels across a section
 CLIP = (-1.0, 4.0)
 CALCIUM_KINDS = {"calcified": 1, "mixed": 2, "non-calcified": 3}
 
 INFERENCE: dict[str, Any] = {
     "network_def": {
         "_target_": "monai.networks.nets.Regressor",
-        "in_shape": [1, 31, 31],
+        "in_shape": [1, SIDE, SIDE],
         "out_shape": [1],
         "channels": [16, 32, 64, 64],
         "strides": [2, 2, 2, 1],
@@ -61,7 +65,7 @@ class CalciumLumenTraining:
     cases: int = 96
     epochs: int = 16
     workers: int = 2
-    jitter_mm: float = 0.9
+    jitter_mm: float = 1.8
     drawn: int = 20000  # sections drawn directly in the plane (:func:`drawn_sections`)
     other_fraction: float = 0.06
     batch: int = 256
@@ -127,8 +131,14 @@ def extract_sections(
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(kinds)
 
 
+def _random_offset(rng: np.random.Generator, most_mm: float) -> np.ndarray:
+    """An in-plane offset up to ``most_mm``, uniform over the disc."""
+    turn = rng.uniform(0.0, 2.0 * np.pi)
+    return most_mm * np.sqrt(rng.uniform()) * np.array([np.cos(turn), np.sin(turn)])
+
+
 def drawn_sections(
-    count: int, rng: np.random.Generator
+    count: int, rng: np.random.Generator, jitter_mm: float = CalciumLumenTraining.jitter_mm
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(x, y, kind)`` like :func:`extract_sections`, of sections drawn directly in the
     plane: a lumen disc inside a plaque (concentric or eccentric) with calcium over an
@@ -176,7 +186,10 @@ def drawn_sections(
         noise = ndimage.gaussian_filter(rng.normal(size=u.shape), rng.uniform(0.3, 0.5) / step)
         image += noise * rng.uniform(10.0, 45.0) / max(float(noise.std()), 1e-6)
         pixels = image.reshape(side, fine, side, fine).mean(axis=(1, 3))
-        centre = rng.normal(0.0, 0.35, 2) / PIXEL_MM  # the centreline off the lumen's centre
+        # the centreline off the lumen's centre: a little, or (where calcium's bloom
+        # pushed the segmented lumen aside) up to jitter_mm
+        off = rng.normal(0.0, 0.35, 2) if rng.random() < 0.5 else _random_offset(rng, jitter_mm)
+        centre = off / PIXEL_MM
         pixels = ndimage.shift(pixels, centre, order=1, mode="nearest")
         blood = lumen_hu * rng.uniform(0.92, 1.05)
         xs[n] = ((pixels - fat_hu) / (blood - fat_hu)).astype(np.float16)
@@ -202,7 +215,10 @@ def _study_sections(
     from ccta_ai.phantom.truth import GENERATOR_REVISION
 
     # the targets are the truth's radii: a cache of another generator revision is stale
-    name = f"calcium-lumen-{seed}-r{GENERATOR_REVISION}.npz"
+    name = (
+        f"calcium-lumen-{seed}-r{GENERATOR_REVISION}"
+        f"-w{2 * HALF_WIDTH_MM:g}-j{options.jitter_mm:g}.npz"
+    )
     if cache is not None and (cache / name).is_file():
         with np.load(cache / name) as saved:
             return saved["x"], saved["y"], saved["kind"]
@@ -293,8 +309,8 @@ def write_bundle(
         "numpy_version": np.__version__,
         "task": "Lumen diameter in CCTA cross-sections that hold calcium (blooming)",
         "description": "A small MONAI Regressor reading the lumen's area-equivalent diameter "
-        "from a 6 mm cross-section orthogonal to the centreline, used where calcium blooms "
-        "over the lumen and the half-maximum contour fails.",
+        f"from an {2 * HALF_WIDTH_MM:g} mm cross-section orthogonal to the centreline, used "
+        "where calcium blooms over the lumen and the half-maximum contour fails.",
         "authors": "ccta-ai contributors",
         "copyright": "Copyright (c) ccta-ai contributors",
         "license": "AGPL-3.0-or-later",
@@ -305,7 +321,7 @@ def write_bundle(
                 "section": {
                     "type": "image",
                     "num_channels": 1,
-                    "spatial_shape": [31, 31],
+                    "spatial_shape": [SIDE, SIDE],
                     "pixdim_mm": [PIXEL_MM, PIXEL_MM],
                     "value_range": list(CLIP),
                 }
@@ -329,7 +345,8 @@ def run_training(
     x, y, kind = gather(options, cache)
     calcium = int(np.isin(kind, [1, 2]).sum())
     if options.drawn:
-        drawn = drawn_sections(options.drawn, np.random.default_rng(options.seed))
+        rng = np.random.default_rng(options.seed)
+        drawn = drawn_sections(options.drawn, rng, options.jitter_mm)
         x, y, kind = (np.concatenate([a, b]) for a, b in zip((x, y, kind), drawn, strict=True))
     seconds = time.perf_counter() - started
     print(f"{len(x)} sections ({calcium} at calcified or mixed lesions) from "
@@ -352,7 +369,7 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--workers", type=int, default=defaults.workers,
                         help="studies generated at a time")  # fmt: skip
-    parser.add_argument("--version", default="0.1.0", help="the bundle's version")
+    parser.add_argument("--version", default="0.2.0", help="the bundle's version")
     parser.add_argument("--cache", default=None, help="folder keeping extracted sections")
 
 
