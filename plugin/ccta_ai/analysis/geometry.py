@@ -141,6 +141,24 @@ def rotation_minimizing_frames(points: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return tangents, normals_u, normals_v
 
 
+def hermite(
+    start: np.ndarray,
+    start_tangent: np.ndarray,
+    end: np.ndarray,
+    end_tangent: np.ndarray,
+    t: np.ndarray,
+) -> np.ndarray:
+    """Points of the cubic Hermite curve from ``start`` to ``end`` with the given end
+    tangents (derivatives with respect to ``t``), at parameters ``t`` in [0, 1]."""
+    t = np.asarray(t, dtype=np.float64).reshape(-1, 1)
+    return (
+        (2 * t**3 - 3 * t**2 + 1) * start
+        + (t**3 - 2 * t**2 + t) * start_tangent
+        + (-2 * t**3 + 3 * t**2) * end
+        + (t**3 - t**2) * end_tangent
+    )
+
+
 def direction_at_end(points: np.ndarray, length_mm: float, at_start: bool) -> np.ndarray:
     """Unit direction pointing *out of* the polyline at one end, fitted over ``length_mm``.
 

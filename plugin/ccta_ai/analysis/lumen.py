@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import ndimage
 
-from ccta_ai.analysis.geometry import as_points, rotation_minimizing_frames
+from ccta_ai.analysis.geometry import as_points, hermite, rotation_minimizing_frames
 from ccta_ai.imaging.volume import Volume
 
 if TYPE_CHECKING:  # torch is imported only where the model is loaded
@@ -463,13 +463,8 @@ def bridge_calcified_runs(
         span = last - first
         start_tangent = (points[first + 2] - points[first - 2]) / 4.0 * span
         end_tangent = (points[last + 2] - points[last - 2]) / 4.0 * span
-        t = np.linspace(0.0, 1.0, span + 1)[:, None]
-        curve = (
-            (2 * t**3 - 3 * t**2 + 1) * points[first]
-            + (t**3 - 2 * t**2 + t) * start_tangent
-            + (-2 * t**3 + 3 * t**2) * points[last]
-            + (t**3 - t**2) * end_tangent
-        )
+        t = np.linspace(0.0, 1.0, span + 1)
+        curve = hermite(points[first], start_tangent, points[last], end_tangent, t)
         if out is points:
             out = points.copy()
         out[first : last + 1] = curve

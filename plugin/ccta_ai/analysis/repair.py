@@ -29,7 +29,7 @@ from scipy.ndimage import map_coordinates
 from scipy.spatial import cKDTree
 from skimage.graph import MCP_Geometric
 
-from ccta_ai.analysis.geometry import cumulative_length_mm, resample_polyline
+from ccta_ai.analysis.geometry import cumulative_length_mm, hermite, resample_polyline
 from ccta_ai.analysis.graph import CenterlineGraph, Edge
 from ccta_ai.imaging.volume import Volume
 
@@ -256,12 +256,8 @@ def hermite_curve(
     """A cubic Hermite curve from ``start`` to ``end`` leaving and arriving along the headings."""
     chord = float(np.linalg.norm(end - start))
     count = max(2, int(np.ceil(chord / step_mm)) + 1)
-    t = np.linspace(0.0, 1.0, count)[:, None]
-    h00 = 2 * t**3 - 3 * t**2 + 1
-    h10 = t**3 - 2 * t**2 + t
-    h01 = -2 * t**3 + 3 * t**2
-    h11 = t**3 - t**2
-    return h00 * start + h10 * chord * start_heading + h01 * end + h11 * chord * end_heading
+    t = np.linspace(0.0, 1.0, count)
+    return hermite(start, chord * start_heading, end, chord * end_heading, t)
 
 
 def _bridge_path(
